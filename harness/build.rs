@@ -1,0 +1,81 @@
+//! Compiles the victim library and the victim executables (victims/lib, victims/exe) in two
+//! versions each with `$RUSTC`, and embeds them and the scenario catalogue (scenarios/*.toml) in
+//! the harness, so that one binary carries everything it needs, on the host and as PID 1 in a VM.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn rustc(source: &Path, crate_type: &str, version: u32, output: &Path) {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let mut command = Command::new(rustc);
+    command
+        .arg("--edition=2021")
+        .arg(format!("--crate-type={crate_type}"))
+        .args([
+            "-C",
+            "opt-level=2",
+            "-C",
+            "panic=abort",
+            "-C",
+            "strip=symbols",
+        ])
+        .arg("--cfg")
+        .arg(format!("victim_v{version}"))
+        .arg("-o")
+        .arg(output)
+        .arg(source);
+    if let Ok(target) = env::var("TARGET") {
+        command.arg("--target").arg(target);
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run rustc for {}: {e}", source.display()));
+    assert!(status.success(), "rustc failed on {}", source.display());
+}
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let lib_src = root.join("victims/lib/victim_lib.rs");
+    let exe_src = root.join("victims/exe/victim_exe.rs");
+    let scenarios = root.join("scenarios");
+    for path in [&lib_src, &exe_src, &scenarios] {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+
+    let mut code = String::new();
+    for version in [1, 2] {
+        let lib = out.join(format!("libvictim-v{version}.so"));
+        rustc(&lib_src, "cdylib", version, &lib);
+        let exe = out.join(format!("victim-exe-v{version}"));
+        rustc(&exe_src, "bin", version, &exe);
+        writeln!(
+            code,
+            "/// Version {version} of the victim library.\npub const LIB_V{version}: &[u8] = include_bytes!({lib:?});"
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "/// Version {version} of the victim executable.\npub const EXE_V{version}: &[u8] = include_bytes!({exe:?});"
+        )
+        .unwrap();
+    }
+
+    let mut entries: Vec<PathBuf> = fs::read_dir(&scenarios)
+        .expect("scenarios/ directory")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    entries.sort();
+    code.push_str("/// The scenario catalogue: (file name, contents) of scenarios/*.toml.\npub const CATALOGUE: &[(&str, &str)] = &[\n");
+    for path in entries {
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+    }
+    code.push_str("];\n");
+    fs::write(out.join("embedded.rs"), code).unwrap();
+}

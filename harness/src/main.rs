@@ -1,0 +1,29 @@
+//! clobber: reproduce, measure and explain what overwriting mapped files does to the programs that
+//! map them. `main` is thin: it runs the CLI and turns errors into exit statuses (1 harness error,
+//! 2 bad usage or input, 130 interrupted).
+
+mod cli;
+mod embedded;
+mod environment;
+mod error;
+mod interrupt;
+mod method;
+mod outcome;
+mod results;
+mod runner;
+mod scenario;
+mod stats;
+mod summary;
+mod victim;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("clobber: error: {err:#}");
+            ExitCode::from(error::exit_status(&err))
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Scenario files: the TOML model of one experiment (scenarios/NAME.toml), loading from the
+//! embedded catalogue or a directory, and validation that names the file, line and field of every
+//! error.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::embedded;
+use crate::error::BadInput;
+use crate::method::Method;
+
+/// What the victim maps and the update replaces.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The victim library, opened with dlopen() by a running process.
+    Lib,
+    /// The running victim executable itself.
+    Exe,
+    /// A data file the victim maps with mmap().
+    Data,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Lib => "lib",
+            Target::Exe => "exe",
+            Target::Data => "data",
+        })
+    }
+}
+
+/// How a data-file victim maps its file.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mapping {
+    /// `MAP_SHARED` (the default).
+    #[default]
+    Shared,
+    /// `MAP_PRIVATE`.
+    Private,
+    /// `MAP_PRIVATE | MAP_DENYWRITE`.
+    Denywrite,
+}
+
+/// When the dlopen victim's loader binds the library's symbols.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binding {
+    /// `RTLD_NOW` (the default).
+    #[default]
+    Now,
+    /// `RTLD_LAZY`.
+    Lazy,
+}
+
+/// How many trials must end in one of the expected outcomes.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Share {
+    /// Every trial.
+    All,
+    /// More than half of the trials.
+    Most,
+    /// At least one trial.
+    Some,
+}
+
+/// What the scenario expects a kernel to do. Compared with the measurement, never substituted.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Outcome labels (see DESIGN.md); a trailing `*` matches any suffix, e.g. `killed:*`.
+    pub outcomes: Vec<String>,
+    /// How many trials must end in one of `outcomes`.
+    pub share: Share,
+    /// For scenarios with `new_process`: whether a process started after the update must get the
+    /// new version. Default: not checked.
+    #[serde(default)]
+    pub new_process_sees_new: Option<bool>,
+}
+
+/// One scenario file, as written in scenarios/.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// One line for `clobber list` and report headings.
+    pub description: String,
+    /// What happens and why, including how the two versions of the target differ.
+    pub explanation: String,
+    /// How the target file is updated while the victim runs.
+    pub method: Method,
+    /// What the victim maps.
+    pub target: Target,
+    /// Data targets only: how the victim maps the file. Default `shared`.
+    #[serde(default)]
+    pub mapping: Option<Mapping>,
+    /// Lib targets only: `now` or `lazy` symbol binding. Default `now`.
+    #[serde(default)]
+    pub binding: Option<Binding>,
+    /// Start a new process after the update and record which version it gets. Default false.
+    #[serde(default)]
+    pub new_process: bool,
+    /// What a current kernel is expected to do.
+    pub expect: Expectation,
+}
+
+/// A loaded, validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file stem, e.g. `cp-over-lib`.
+    pub name: String,
+    /// Its contents.
+    pub file: ScenarioFile,
+}
+
+impl Scenario {
+    /// The mapping used by a data victim.
+    pub fn mapping(&self) -> Mapping {
+        self.file.mapping.unwrap_or_default()
+    }
+
+    /// The binding used by a dlopen victim.
+    pub fn binding(&self) -> Binding {
+        self.file.binding.unwrap_or_default()
+    }
+}
+
+/// The line (1-based) where `field` is assigned in `text`, for error messages.
+fn line_of(text: &str, field: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(field)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|index| index + 1)
+}
+
+fn bad(source: &str, text: &str, field: &str, message: String) -> BadInput {
+    match line_of(text, field) {
+        Some(line) => BadInput(format!("{source}:{line}: field `{field}`: {message}")),
+        None => BadInput(format!("{source}: field `{field}`: {message}")),
+    }
+}
+
+/// Whether `label` is a well-formed outcome label or pattern.
+pub fn valid_label(label: &str) -> bool {
+    let word = |s: &str| {
+        s == "*"
+            || (!s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    };
+    match label.split_once(':') {
+        Some(("writer" | "killed" | "exited", rest)) => word(rest),
+        Some(_) => false,
+        None => matches!(label, "saw-new" | "unchanged" | "hung" | "*"),
+    }
+}
+
+/// Parses and validates one scenario file's text.
+pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput> {
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_name {
+        return Err(BadInput(format!(
+            "{source}: scenario name `{name}` (the file name) must be lowercase letters, digits and '-'"
+        )));
+    }
+    let file: ScenarioFile = toml::from_str(text).map_err(|err| {
+        let line = err
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = err.message().to_string();
+        match line {
+            Some(line) => BadInput(format!("{source}:{line}: {message}")),
+            None => BadInput(format!("{source}: {message}")),
+        }
+    })?;
+    if file.description.trim().is_empty() || file.description.contains('\n') {
+        return Err(bad(
+            source,
+            text,
+            "description",
+            "must be one non-empty line".into(),
+        ));
+    }
+    if file.mapping.is_some() && file.target != Target::Data {
+        return Err(bad(
+            source,
+            text,
+            "mapping",
+            format!(
+                "only data targets have a mapping, this target is `{}`",
+                file.target
+            ),
+        ));
+    }
+    if file.binding.is_some() && file.target != Target::Lib {
+        return Err(bad(
+            source,
+            text,
+            "binding",
+            format!(
+                "only lib targets have a binding, this target is `{}`",
+                file.target
+            ),
+        ));
+    }
+    if file.method == Method::Truncate && file.new_process {
+        return Err(bad(
+            source,
+            text,
+            "new_process",
+            "a truncated target has no new version for a new process to get".into(),
+        ));
+    }
+    if file.expect.outcomes.is_empty() {
+        return Err(bad(source, text, "outcomes", "lists no outcome".into()));
+    }
+    if let Some(label) = file.expect.outcomes.iter().find(|l| !valid_label(l)) {
+        return Err(bad(
+            source,
+            text,
+            "outcomes",
+            format!("`{label}` is not an outcome label (writer:ERRNO, killed:SIGNAL, exited:CODE, saw-new, unchanged, hung; `*` matches any suffix)"),
+        ));
+    }
+    if file.expect.new_process_sees_new.is_some() && !file.new_process {
+        return Err(bad(
+            source,
+            text,
+            "new_process_sees_new",
+            "needs `new_process = true`".into(),
+        ));
+    }
+    Ok(Scenario {
+        name: name.to_string(),
+        file,
+    })
+}
+
+/// Loads the catalogue: every `*.toml` in `dir`, or the built-in catalogue when `dir` is None.
+/// Sorted by name.
+pub fn load_catalogue(dir: Option<&Path>) -> Result<Vec<Scenario>, BadInput> {
+    let mut scenarios = Vec::new();
+    match dir {
+        None => {
+            for (file_name, text) in embedded::CATALOGUE {
+                let name = file_name.trim_end_matches(".toml");
+                let source = format!("scenarios/{file_name} (built in)");
+                scenarios.push(parse(name, &source, text)?);
+            }
+        }
+        Some(dir) => {
+            let entries = fs::read_dir(dir).map_err(|err| {
+                BadInput(format!(
+                    "cannot read scenarios dir {}: {err}",
+                    dir.display()
+                ))
+            })?;
+            for entry in entries {
+                let path = entry
+                    .map_err(|err| BadInput(format!("{}: {err}", dir.display())))?
+                    .path();
+                if path.extension().is_none_or(|ext| ext != "toml") {
+                    continue;
+                }
+                let source = path.display().to_string();
+                let text = fs::read_to_string(&path)
+                    .map_err(|err| BadInput(format!("{source}: {err}")))?;
+                let name = path
+                    .file_stem()
+                    .and_then(|stem| stem.to_str())
+                    .unwrap_or_default();
+                scenarios.push(parse(name, &source, &text)?);
+            }
+        }
+    }
+    scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(scenarios)
+}
+
+/// Picks the named scenarios from the catalogue, in the order given.
+pub fn select(catalogue: &[Scenario], names: &[String]) -> Result<Vec<Scenario>, BadInput> {
+    names
+        .iter()
+        .map(|name| {
+            catalogue
+                .iter()
+                .find(|s| &s.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "no scenario named `{name}`; `clobber list` shows the catalogue"
+                    ))
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+description = "cp over a library"
+explanation = "x"
+method = "truncate-write"
+target = "lib"
+[expect]
+outcomes = ["killed:*"]
+share = "most"
+"#;
+
+    #[test]
+    fn parses_a_good_file() {
+        let s = parse("cp-over-lib", "x.toml", GOOD).unwrap();
+        assert_eq!(s.file.method, Method::TruncateWrite);
+        assert_eq!(s.binding(), Binding::Now);
+    }
+
+    #[test]
+    fn unknown_method_names_line_and_variant() {
+        let text = GOOD.replace("truncate-write", "scp");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.starts_with("a.toml:5:"), "{err}");
+        assert!(err.contains("scp"), "{err}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let text = GOOD.replace("target = \"lib\"\n", "");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("missing field `target`"), "{err}");
+    }
+
+    #[test]
+    fn mapping_on_a_lib_is_rejected_with_its_line() {
+        let text = GOOD.replace("[expect]", "mapping = \"private\"\n[expect]");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.starts_with("a.toml:6: field `mapping`"), "{err}");
+    }
+
+    #[test]
+    fn bad_outcome_label_is_rejected() {
+        let text = GOOD.replace("killed:*", "crashed");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("`crashed` is not an outcome label"), "{err}");
+    }
+
+    #[test]
+    fn built_in_catalogue_is_valid() {
+        let catalogue = load_catalogue(None).unwrap();
+        assert!(catalogue.iter().any(|s| s.name == "cp-over-lib"));
+    }
+}

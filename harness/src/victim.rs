@@ -1,0 +1,226 @@
+//! Victim processes: spawning them (in their own process group, killed when the harness dies, never
+//! dumping core), waiting until they are ready, and watching their progress and death without
+//! blocking them. A [`Victim`] kills and reaps its process when dropped, on every path.
+
+use std::fs::File;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clobber_victims::status::{self, Status};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::scenario::{Binding, Mapping};
+
+/// Which victim program runs, and how it uses its target.
+#[derive(Clone, Copy, Debug)]
+pub enum Program {
+    /// The dlopen loop (the harness re-executed as `clobber victim dlopen`).
+    Dlopen(Binding),
+    /// The victim executable, run from the target path itself.
+    Exe,
+    /// The mmap reader (the harness re-executed as `clobber victim mmap`).
+    Mmap(Mapping),
+}
+
+/// A running victim.
+pub struct Victim {
+    child: Child,
+    pidfd: OwnedFd,
+    status: Status,
+    stderr: PathBuf,
+    reaped: Option<ExitStatus>,
+}
+
+/// What waiting for readiness found.
+pub enum Readiness {
+    /// Ready, having seen this version.
+    Ready(u64),
+    /// Died before becoming ready.
+    Died(ExitStatus),
+}
+
+fn pidfd_open(pid: u32) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("pidfd_open (Linux 5.3 or later needed)");
+    }
+    // SAFETY: the syscall returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+impl Victim {
+    /// Starts `program` on `target`, reporting through a status file created at `status_path`;
+    /// the victim's stderr goes to `stderr_path`.
+    pub fn spawn(
+        program: Program,
+        target: &Path,
+        status_path: &Path,
+        stderr_path: &Path,
+    ) -> Result<Victim> {
+        let status = Status::create(status_path)
+            .with_context(|| format!("creating {}", status_path.display()))?;
+        let mut command = match program {
+            Program::Exe => {
+                let mut command = Command::new(target);
+                command.arg(status_path);
+                command
+            }
+            Program::Dlopen(binding) => {
+                let mut command = Command::new(self_exe()?);
+                command.args(["victim", "dlopen", "--binding"]);
+                command.arg(match binding {
+                    Binding::Now => "now",
+                    Binding::Lazy => "lazy",
+                });
+                command.arg(target).arg(status_path);
+                command
+            }
+            Program::Mmap(mapping) => {
+                let mut command = Command::new(self_exe()?);
+                command.args(["victim", "mmap", "--mapping"]);
+                command.arg(match mapping {
+                    Mapping::Shared => "shared",
+                    Mapping::Private => "private",
+                    Mapping::Denywrite => "denywrite",
+                });
+                command.arg(target).arg(status_path);
+                command
+            }
+        };
+        let stderr = File::create(stderr_path)
+            .with_context(|| format!("creating {}", stderr_path.display()))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                // Own process group: a terminal's Ctrl-C reaches the harness, which ends victims.
+                if libc::setpgid(0, 0) != 0
+                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let zero = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &zero);
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting victim {program:?} on {}", target.display()))?;
+        let pidfd = match pidfd_open(child.id()) {
+            Ok(fd) => fd,
+            Err(err) => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err);
+            }
+        };
+        Ok(Victim {
+            child,
+            pidfd,
+            status,
+            stderr: stderr_path.to_path_buf(),
+            reaped: None,
+        })
+    }
+
+    /// The victim's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Completed iterations of the victim's loop.
+    pub fn iterations(&self) -> u64 {
+        self.status.get(status::ITERATIONS)
+    }
+
+    /// The version the latest iteration saw.
+    pub fn seen(&self) -> u64 {
+        self.status.get(status::SEEN)
+    }
+
+    /// The first line the victim wrote to stderr, if any (e.g. the loader's complaint).
+    pub fn stderr_line(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.stderr).ok()?;
+        text.lines()
+            .next()
+            .map(|line| line.chars().take(200).collect())
+    }
+
+    /// Waits until the victim is ready or dead, at most `timeout`.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<Readiness> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.status.get(status::STATE) == status::READY {
+                return Ok(Readiness::Ready(self.status.get(status::FIRST)));
+            }
+            if let Some(exit) = self.wait_death(Duration::from_micros(200))? {
+                return Ok(Readiness::Died(exit));
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "victim {} not ready after {:?}{}",
+                    self.pid(),
+                    timeout,
+                    self.stderr_line()
+                        .map(|l| format!(": {l}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the victim to die; returns its exit status if it did.
+    pub fn wait_death(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        if let Some(exit) = self.reaped {
+            return Ok(Some(exit));
+        }
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        let millis = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        let ready = if timeout.is_zero() {
+            poll(&mut fds, PollTimeout::ZERO)
+        } else {
+            poll(
+                &mut fds,
+                PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+            )
+        };
+        match ready {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(None),
+            Ok(_) => {
+                let exit = self.child.wait().context("reaping victim")?;
+                self.reaped = Some(exit);
+                Ok(Some(exit))
+            }
+            Err(err) => Err(err).context("polling victim"),
+        }
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            // Only our own child, by pid; then reap it so nothing is left behind.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The harness's own executable, re-executed for the dlopen and mmap victims.
+fn self_exe() -> Result<PathBuf> {
+    std::env::current_exe().context("locating the clobber executable")
+}

@@ -1,0 +1,97 @@
+//! The status page: a small file that a victim maps `MAP_SHARED` and updates on every iteration of
+//! its loop, and that the harness maps to read, so that reporting never blocks the victim.
+//!
+//! Layout (little-endian `u64` words):
+//! - word 0 [`STATE`]: 0 while starting, [`READY`] once the victim has mapped its target, run its code
+//!   once and touched every page;
+//! - word 1 [`ITERATIONS`]: completed iterations of the loop;
+//! - word 2 [`SEEN`]: the version observed by the latest iteration ([`MIXED`] when the content matched
+//!   neither version entirely);
+//! - word 3 [`FIRST`]: the version observed when the victim became ready.
+//!
+//! The stand-alone victim executables write the same words with `pwrite(2)`; the page cache keeps both
+//! ways coherent with the harness's shared mapping.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::MmapMut;
+
+/// Size of the status file in bytes.
+pub const SIZE: usize = 32;
+/// Word index of the readiness state.
+pub const STATE: usize = 0;
+/// Word index of the iteration counter.
+pub const ITERATIONS: usize = 1;
+/// Word index of the version seen by the latest iteration.
+pub const SEEN: usize = 2;
+/// Word index of the version seen when the victim became ready.
+pub const FIRST: usize = 3;
+/// Value of [`STATE`] once the victim is ready.
+pub const READY: u64 = 1;
+/// Version value for content that is neither version entirely (silently mixed).
+pub const MIXED: u64 = 99;
+
+/// A shared mapping of a status file, used by the victim to write and by the harness to read.
+pub struct Status {
+    map: MmapMut,
+}
+
+impl Status {
+    /// Creates (or truncates) the status file at `path` and maps it.
+    pub fn create(path: &Path) -> io::Result<Status> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        file.set_len(SIZE as u64)?;
+        Self::map(&file)
+    }
+
+    /// Maps an existing status file.
+    pub fn open(path: &Path) -> io::Result<Status> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Self::map(&file)
+    }
+
+    fn map(file: &std::fs::File) -> io::Result<Status> {
+        // SAFETY: the file is private to one trial; the only other party is the victim or the
+        // harness, and every access goes through atomics.
+        let map = unsafe { MmapMut::map_mut(file)? };
+        Ok(Status { map })
+    }
+
+    fn word(&self, index: usize) -> &AtomicU64 {
+        assert!(index < SIZE / 8);
+        // SAFETY: the mapping is page-aligned and at least SIZE bytes long, so every word is
+        // aligned and in bounds; AtomicU64 has the layout of u64.
+        unsafe { &*(self.map.as_ptr().add(index * 8) as *const AtomicU64) }
+    }
+
+    /// Reads one word.
+    pub fn get(&self, index: usize) -> u64 {
+        self.word(index).load(Ordering::Acquire)
+    }
+
+    /// Writes one word.
+    pub fn set(&self, index: usize, value: u64) {
+        self.word(index).store(value, Ordering::Release)
+    }
+
+    /// Marks the victim ready, having seen `version`.
+    pub fn ready(&self, version: u64) {
+        self.set(FIRST, version);
+        self.set(SEEN, version);
+        self.set(STATE, READY);
+    }
+
+    /// Records one completed iteration that saw `version`.
+    pub fn tick(&self, version: u64) {
+        self.set(SEEN, version);
+        self.word(ITERATIONS).fetch_add(1, Ordering::AcqRel);
+    }
+}
