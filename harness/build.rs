@@ -1,5 +1,6 @@
-//! Compiles the victim library and the victim executables (victims/lib, victims/exe) in two
-//! versions each with `$RUSTC`, and embeds them and the scenario catalogue (scenarios/*.toml) in
+//! Compiles the victim library and the victim executable (victims/lib, victims/exe) in two
+//! versions each, and the linked and interpreter victims (victims/linked, victims/interp), with
+//! `$RUSTC`, and embeds them and the scenario catalogue (scenarios/*.toml) in
 //! the harness, so that one binary carries everything it needs, on the host and as PID 1 in a VM.
 
 use std::env;
@@ -8,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn rustc(source: &Path, crate_type: &str, version: u32, output: &Path) {
+fn rustc(source: &Path, crate_type: &str, version: u32, output: &Path, extra: &[String]) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let mut command = Command::new(rustc);
     command
@@ -26,6 +27,7 @@ fn rustc(source: &Path, crate_type: &str, version: u32, output: &Path) {
         .arg(format!("victim_v{version}"))
         .arg("-o")
         .arg(output)
+        .args(extra)
         .arg(source);
     if let Ok(target) = env::var("TARGET") {
         command.arg("--target").arg(target);
@@ -42,17 +44,27 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let lib_src = root.join("victims/lib/victim_lib.rs");
     let exe_src = root.join("victims/exe/victim_exe.rs");
+    let linked_src = root.join("victims/linked/victim_linked.rs");
+    let interp_src = root.join("victims/interp/victim_interp.rs");
+    let common = root.join("victims/common");
     let scenarios = root.join("scenarios");
-    for path in [&lib_src, &exe_src, &scenarios] {
+    for path in [
+        &lib_src,
+        &exe_src,
+        &linked_src,
+        &interp_src,
+        &common,
+        &scenarios,
+    ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 
     let mut code = String::new();
     for version in [1, 2] {
         let lib = out.join(format!("libvictim-v{version}.so"));
-        rustc(&lib_src, "cdylib", version, &lib);
+        rustc(&lib_src, "cdylib", version, &lib, &[]);
         let exe = out.join(format!("victim-exe-v{version}"));
-        rustc(&exe_src, "bin", version, &exe);
+        rustc(&exe_src, "bin", version, &exe, &[]);
         writeln!(
             code,
             "/// Version {version} of the victim library.\npub const LIB_V{version}: &[u8] = include_bytes!({lib:?});"
@@ -64,6 +76,37 @@ fn main() {
         )
         .unwrap();
     }
+
+    // The linked victim links version 1 under the name the loader will look for at run time.
+    let link_dir = out.join("link");
+    fs::create_dir_all(&link_dir).unwrap();
+    fs::copy(out.join("libvictim-v1.so"), link_dir.join("libvictim.so")).unwrap();
+    let linked = out.join("victim-linked");
+    rustc(
+        &linked_src,
+        "bin",
+        1,
+        &linked,
+        &[
+            "-L".into(),
+            format!("native={}", link_dir.display()),
+            "-C".into(),
+            "link-arg=-Wl,-rpath,$ORIGIN".into(),
+        ],
+    );
+    let interp = out.join("victim-interp");
+    rustc(
+        &interp_src,
+        "bin",
+        1,
+        &interp,
+        &["-C".into(), "link-arg=-Wl,--dynamic-linker=ld.so".into()],
+    );
+    writeln!(
+        code,
+        "/// The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).\npub const LINKED: &[u8] = include_bytes!({linked:?});\n/// The victim program whose PT_INTERP is `ld.so` in its working directory.\npub const INTERP: &[u8] = include_bytes!({interp:?});"
+    )
+    .unwrap();
 
     let mut entries: Vec<PathBuf> = fs::read_dir(&scenarios)
         .expect("scenarios/ directory")

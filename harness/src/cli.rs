@@ -1,4 +1,4 @@
-//! The command line (clap): `list`, `scenario`, `suite`, and the hidden `victim` entry point that
+//! The command line (clap): `list`, `scenario`, `suite`, `check`, and the hidden `victim` entry point that
 //! the harness re-executes itself as.
 
 use std::path::{Path, PathBuf};
@@ -11,12 +11,15 @@ use clobber_victims::{dlopen_loop, harden, mmap_reader};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::check;
 use crate::environment;
+use crate::error::BadInput;
 use crate::interrupt;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, Scenario, Target};
 use crate::summary;
+use crate::tool;
 
 /// Reproduce, measure and explain what overwriting mapped files does to running programs.
 #[derive(Parser)]
@@ -50,6 +53,24 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Run your own update command against running victims and say whether it is safe.
+    ///
+    /// `{new}` and `{target}` in ARGS are replaced by the path of the new version and of the file
+    /// the victims use. Exit status 0 whatever the verdict; with --fail-unsafe, 3 when victims
+    /// crashed, hung or silently ran mixed content.
+    Check {
+        /// What the victims map.
+        #[arg(long, value_enum)]
+        target: TargetArg,
+        /// Exit with status 3 when the update is unsafe.
+        #[arg(long)]
+        fail_unsafe: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        /// The update command and its arguments.
+        #[arg(last = true, required = true, value_name = "CMD ARGS")]
+        command: Vec<String>,
+    },
     /// Run as a victim (used by the harness itself).
     #[command(hide = true)]
     Victim {
@@ -60,9 +81,9 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Trials per scenario.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    trials: u32,
+    /// Trials per scenario (default: the scenario file's `trials`, else 100; 20 for check).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    trials: Option<u32>,
     /// Directory of results files, one per kernel release.
     #[arg(long, value_name = "DIR", default_value = "results")]
     results: PathBuf,
@@ -96,6 +117,15 @@ enum VictimKind {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum TargetArg {
+    Lib,
+    LinkedLib,
+    Exe,
+    Interp,
+    Data,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum BindingArg {
     Now,
     Lazy,
@@ -125,12 +155,18 @@ pub fn run() -> Result<ExitCode> {
         Command::Scenario { names, run } => {
             let catalogue = scenario::load_catalogue(run.scenarios_dir.as_deref())?;
             let chosen = scenario::select(&catalogue, &names)?;
-            run_scenarios(&chosen, &run)
+            run_scenarios(&chosen, &run, DEFAULT_TRIALS, None).map(|_| ExitCode::SUCCESS)
         }
         Command::Suite { run } => {
             let catalogue = scenario::load_catalogue(run.scenarios_dir.as_deref())?;
-            run_scenarios(&catalogue, &run)
+            run_scenarios(&catalogue, &run, DEFAULT_TRIALS, None).map(|_| ExitCode::SUCCESS)
         }
+        Command::Check {
+            target,
+            fail_unsafe,
+            run,
+            command,
+        } => check_command(target, fail_unsafe, &run, command),
         Command::Victim { kind } => victim(kind),
     }
 }
@@ -153,7 +189,7 @@ fn list(json: bool, dir: Option<&Path>) -> Result<ExitCode> {
             .map(|s| ListEntry {
                 name: &s.name,
                 description: &s.file.description,
-                method: s.file.method.to_string(),
+                method: s.update().to_string(),
                 target: s.file.target.to_string(),
                 explanation: &s.file.explanation,
                 expect: &s.file.expect,
@@ -200,25 +236,72 @@ impl Workdir {
     }
 }
 
-fn run_scenarios(scenarios: &[Scenario], args: &RunArgs) -> Result<ExitCode> {
+/// Trials per scenario when neither the command line nor the scenario file says.
+const DEFAULT_TRIALS: u32 = 100;
+/// Trials of `clobber check` when the command line does not say.
+const CHECK_TRIALS: u32 = 20;
+
+fn check_command(
+    target: TargetArg,
+    fail_unsafe: bool,
+    run: &RunArgs,
+    command: Vec<String>,
+) -> Result<ExitCode> {
+    let target = match target {
+        TargetArg::Lib => Target::Lib,
+        TargetArg::LinkedLib => Target::LinkedLib,
+        TargetArg::Exe => Target::Exe,
+        TargetArg::Interp => Target::Interp,
+        TargetArg::Data => Target::Data,
+    };
+    if !command.iter().any(|arg| arg.contains("{target}")) {
+        return Err(BadInput(
+            "the command never names {target}, the file the victims use; e.g. clobber check --target lib -- cp {new} {target}".into(),
+        )
+        .into());
+    }
+    let scenario = check::scenario(target, command);
+    let results = run_scenarios(&[scenario], run, CHECK_TRIALS, Some(check::apply_verdict))?;
+    let unsafe_update = results
+        .iter()
+        .any(|r| r.not_run.is_none() && !r.verdict.as_expected);
+    for result in &results {
+        println!("verdict: {}", result.verdict.detail);
+    }
+    Ok(if fail_unsafe && unsafe_update {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs `scenarios`, writing each result as soon as it is known, and returns the results.
+/// `adjust` may rewrite a result's verdict before it is written.
+fn run_scenarios(
+    scenarios: &[Scenario],
+    args: &RunArgs,
+    default_trials: u32,
+    adjust: Option<fn(&mut ScenarioResult) -> check::Finding>,
+) -> Result<Vec<ScenarioResult>> {
     interrupt::install()?;
     let workdir = Workdir::new(args.workdir.as_deref())?;
-    let environment = environment::collect(workdir.path());
+    let mut environment = environment::collect(workdir.path());
     let results_path = results::path_for(&args.results, &environment.kernel_release);
     if results_path.exists() {
         // Refuse to run at all if the file we would merge into is unreadable.
         results::read(&results_path)?;
     }
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    let trials_of = |s: &Scenario| args.trials.or(s.file.trials).unwrap_or(default_trials);
+    let total: u64 = scenarios.iter().map(|s| u64::from(trials_of(s))).sum();
     eprintln!(
-        "clobber: {} scenario(s) × {} trials on Linux {} ({}, work dir on {}), seed {seed}",
+        "clobber: {} scenario(s), {total} trials on Linux {} ({}, work dir on {}), seed {seed}",
         scenarios.len(),
-        args.trials,
         environment.kernel_release,
         environment.arch,
         environment.filesystem
     );
-    let bar = ProgressBar::new(scenarios.len() as u64 * u64::from(args.trials));
+    let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} trials  {msg}",
@@ -227,32 +310,61 @@ fn run_scenarios(scenarios: &[Scenario], args: &RunArgs) -> Result<ExitCode> {
         .progress_chars("=> "),
     );
     let mut unexpected = Vec::new();
+    let mut finished = Vec::new();
     for scenario in scenarios {
         bar.set_message(scenario.name.clone());
-        let started = Instant::now();
-        let mut runner = Runner::new(workdir.path(), seed);
-        let trials = runner.run(scenario, args.trials, &mut |_| bar.inc(1))?;
-        let result = ScenarioResult::from_trials(
-            scenario,
-            &trials,
-            seed,
-            started.elapsed().as_millis() as u64,
-        );
+        let trials = trials_of(scenario);
+        let missing: Vec<String> = scenario
+            .required_tools()
+            .into_iter()
+            .filter(|name| match tool::find(name) {
+                Some(path) => {
+                    environment
+                        .tools
+                        .entry(name.clone())
+                        .or_insert_with(|| tool::version(&path));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let result = if missing.is_empty() {
+            let started = Instant::now();
+            let mut runner = Runner::new(workdir.path(), seed);
+            let records = runner.run(scenario, trials, &mut |_| bar.inc(1))?;
+            let mut result = ScenarioResult::from_trials(
+                scenario,
+                &records,
+                seed,
+                started.elapsed().as_millis() as u64,
+            );
+            if let Some(adjust) = adjust {
+                adjust(&mut result);
+            }
+            if !result.verdict.as_expected {
+                unexpected.push(result.name.clone());
+            }
+            result
+        } else {
+            bar.inc(u64::from(trials));
+            ScenarioResult::not_run(scenario, format!("{} not found", missing.join(", ")))
+        };
         results::merge(&args.results, &environment, result.clone())?;
-        if !result.verdict.as_expected {
-            unexpected.push(result.name.clone());
-        }
         bar.suspend(|| println!("{}", summary::render(&result)));
+        finished.push(result);
     }
     bar.finish_and_clear();
     println!("results: {}", results_path.display());
+    if let Some(line) = summary::invisible_changes(&finished) {
+        println!("{line}");
+    }
     if !unexpected.is_empty() {
         println!(
             "differs from the scenario files' expectations: {}",
             unexpected.join(", ")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(finished)
 }
 
 fn victim(kind: VictimKind) -> Result<ExitCode> {

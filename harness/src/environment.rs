@@ -1,6 +1,7 @@
 //! The environment block of a results file: what was measured on (kernel, arch, filesystem of the
 //! work dir, libc, CPU, memory, virtualization, distribution, clobber version).
 
+use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::fs;
 use std::path::Path;
@@ -33,6 +34,9 @@ pub struct Environment {
     pub distribution: String,
     /// Version of clobber that measured.
     pub clobber_version: String,
+    /// The first line of `--version` of each real tool that the scenarios ran, by name.
+    #[serde(default)]
+    pub tools: BTreeMap<String, String>,
 }
 
 fn mount_fstype(path: &Path) -> Option<String> {
@@ -150,5 +154,6 @@ pub fn collect(workdir: &Path) -> Environment {
         virtualization: virtualization(&cpuinfo),
         distribution: distribution(),
         clobber_version: env!("CARGO_PKG_VERSION").to_string(),
+        tools: BTreeMap::new(),
     }
 }

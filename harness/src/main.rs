@@ -2,7 +2,10 @@
 //! map them. `main` is thin: it runs the CLI and turns errors into exit statuses (1 harness error,
 //! 2 bad usage or input, 130 interrupted).
 
+mod check;
 mod cli;
+mod detect;
+mod elf;
 mod embedded;
 mod environment;
 mod error;
@@ -14,6 +17,7 @@ mod runner;
 mod scenario;
 mod stats;
 mod summary;
+mod tool;
 mod victim;
 
 use std::process::ExitCode;

@@ -5,14 +5,14 @@ use std::fmt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
 /// How one trial ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The update itself was refused with this errno.
-    Writer(Errno),
+    /// The update itself was refused: the errno's name (e.g. `ETXTBSY`), or `EXIT<code>` for a
+    /// command that failed without naming one.
+    Writer(String),
     /// The victim died by this signal number.
     Killed(i32),
     /// The victim exited by itself with this code.
@@ -36,7 +36,7 @@ impl Outcome {
     }
 
     /// Whether the victim died (by a signal or by exiting).
-    pub fn is_death(self) -> bool {
+    pub fn is_death(&self) -> bool {
         matches!(self, Outcome::Killed(_) | Outcome::Exited(_))
     }
 }
@@ -51,7 +51,7 @@ pub fn signal_name(signal: i32) -> String {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Outcome::Writer(errno) => write!(f, "writer:{errno:?}"),
+            Outcome::Writer(why) => write!(f, "writer:{why}"),
             Outcome::Killed(signal) => write!(f, "killed:{}", signal_name(*signal)),
             Outcome::Exited(code) => write!(f, "exited:{code}"),
             Outcome::SawNew => f.write_str("saw-new"),
@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn labels_follow_the_design() {
         assert_eq!(
-            Outcome::Writer(Errno::ETXTBSY).to_string(),
+            Outcome::Writer("ETXTBSY".into()).to_string(),
             "writer:ETXTBSY"
         );
         assert_eq!(Outcome::Killed(libc::SIGBUS).to_string(), "killed:SIGBUS");

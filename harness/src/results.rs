@@ -12,10 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
 use crate::error::BadInput;
-use crate::method::Method;
-use crate::outcome::matches;
+use crate::outcome::{matches, Outcome};
 use crate::runner::{NewProcess, Trial};
-use crate::scenario::{Expectation, Scenario, Share, Target};
+use crate::scenario::{Expectation, Scenario, Share, Target, Update};
 use crate::stats::{Percentiles, Rate};
 
 /// Version of this file format.
@@ -47,6 +46,35 @@ pub struct NewProcessCounts {
     pub old_unchanged: u64,
 }
 
+/// How many surviving victims a restart checker (needrestart, `lsof +L1`) can find.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct RestartDetection {
+    /// Victims alive after an update that went through.
+    pub survivors: u64,
+    /// Of those, victims whose mapping of the old file is marked "(deleted)" or has an inode the
+    /// path no longer has.
+    pub visible: u64,
+    /// Survivors that saw new or mixed content (`saw-new`).
+    pub changed: u64,
+    /// Of those, the ones a restart checker can find.
+    pub changed_visible: u64,
+}
+
+/// One trial of a scenario with several victims.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct BlastTrial {
+    /// Victims that died.
+    pub died: u64,
+    /// Victims in the trial.
+    pub victims: u64,
+    /// Microseconds from the start of the update to the first death.
+    pub first_us: Option<u64>,
+    /// ... to the median death (of those that died).
+    pub median_us: Option<u64>,
+    /// ... to the last death.
+    pub last_us: Option<u64>,
+}
+
 /// The comparison of a measurement with the scenario's expectation.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct Verdict {
@@ -63,14 +91,20 @@ pub struct ScenarioResult {
     pub name: String,
     /// The scenario's one-line description.
     pub description: String,
-    /// Update method.
-    pub method: Method,
+    /// Update method (e.g. `truncate-write`), or the command run (e.g. `cp {new} {target}`).
+    pub method: String,
     /// Target kind.
     pub target: Target,
     /// Mapping or binding of the victim, where the target has one.
     pub victim: String,
+    /// Why the scenario was not run (e.g. `rsync not found`); no counts then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
     /// Number of trials.
     pub trials: u64,
+    /// Victims per trial; counts and rates are per victim, so they add up to trials × victims.
+    #[serde(default = "one")]
+    pub victims_per_trial: u64,
     /// Seed of the random update delay.
     pub seed: u64,
     /// Trials per outcome label.
@@ -85,7 +119,14 @@ pub struct ScenarioResult {
     pub update_us: Option<Percentiles>,
     /// For scenarios that start a process after the update.
     pub new_process: Option<NewProcessCounts>,
-    /// Distinct first lines of dying victims' stderr (at most 5), e.g. the loader's complaint.
+    /// Whether surviving victims are visible to restart checkers.
+    #[serde(default)]
+    pub restart_detection: Option<RestartDetection>,
+    /// Per trial, for scenarios with several victims.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blast: Vec<BlastTrial>,
+    /// Distinct first stderr lines (at most 5) of dying victims, e.g. the loader's complaint, or of
+    /// a refused command.
     pub victim_messages: Vec<String>,
     /// The scenario's expectation.
     pub expectation: Expectation,
@@ -95,6 +136,10 @@ pub struct ScenarioResult {
     pub wall_ms: u64,
     /// Unix time (seconds) at which the scenario finished.
     pub finished_at: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 fn judge(
@@ -143,7 +188,54 @@ fn judge(
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn victim_description(scenario: &Scenario) -> String {
+    match scenario.file.target {
+        Target::Lib => format!("dlopen {:?}", scenario.binding()).to_lowercase(),
+        Target::LinkedLib => "linked (DT_NEEDED)".into(),
+        Target::Interp => "PT_INTERP, dlopen loop".into(),
+        Target::Exe => "exec".into(),
+        Target::Data => format!("mmap {:?}", scenario.mapping()).to_lowercase(),
+    }
+}
+
+fn method_name(scenario: &Scenario) -> String {
+    match scenario.update() {
+        Update::Syscalls(method) => method.to_string(),
+        Update::Command(argv) => argv.join(" "),
+    }
+}
+
+fn blast_trial(trial: &Trial) -> BlastTrial {
+    let mut deaths: Vec<u64> = trial.victims.iter().filter_map(|v| v.death_us).collect();
+    deaths.sort_unstable();
+    BlastTrial {
+        died: deaths.len() as u64,
+        victims: trial.victims.len() as u64,
+        first_us: deaths.first().copied(),
+        median_us: (!deaths.is_empty()).then(|| deaths[(deaths.len() - 1) / 2]),
+        last_us: deaths.last().copied(),
+    }
+}
+
 impl ScenarioResult {
+    /// The entry of a scenario that could not run here, saying why.
+    pub fn not_run(scenario: &Scenario, reason: String) -> ScenarioResult {
+        let mut result = ScenarioResult::from_trials(scenario, &[], 0, 0);
+        result.verdict = Verdict {
+            as_expected: false,
+            detail: format!("not run: {reason}"),
+        };
+        result.not_run = Some(reason);
+        result
+    }
+
     /// Summarises the trials of `scenario`.
     pub fn from_trials(
         scenario: &Scenario,
@@ -151,16 +243,17 @@ impl ScenarioResult {
         seed: u64,
         wall_ms: u64,
     ) -> ScenarioResult {
-        let n = trials.len() as u64;
+        let records: Vec<_> = trials.iter().flat_map(|t| t.victims.iter()).collect();
+        let n = records.len() as u64;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for trial in trials {
-            *counts.entry(trial.outcome.to_string()).or_default() += 1;
+        for record in &records {
+            *counts.entry(record.outcome.to_string()).or_default() += 1;
         }
         let rates = counts
             .iter()
             .map(|(label, k)| (label.clone(), Rate::new(*k, n)))
             .collect();
-        let mut deaths: Vec<u64> = trials.iter().filter_map(|t| t.death_us).collect();
+        let mut deaths: Vec<u64> = records.iter().filter_map(|r| r.death_us).collect();
         deaths.sort_unstable();
         let updates: Vec<u64> = trials.iter().map(|t| t.update_us).collect();
         let new_process = scenario.file.new_process.then(|| {
@@ -182,25 +275,37 @@ impl ScenarioResult {
             }
             counts
         });
+        let survivors: Vec<_> = records
+            .iter()
+            .filter_map(|r| r.restart_visible.map(|v| (v, r.outcome == Outcome::SawNew)))
+            .collect();
+        let restart_detection = (!survivors.is_empty()).then(|| RestartDetection {
+            survivors: survivors.len() as u64,
+            visible: survivors.iter().filter(|(v, _)| *v).count() as u64,
+            changed: survivors.iter().filter(|(_, c)| *c).count() as u64,
+            changed_visible: survivors.iter().filter(|(v, c)| *v && *c).count() as u64,
+        });
         let mut victim_messages: Vec<String> = Vec::new();
-        for message in trials.iter().filter_map(|t| t.message.as_ref()) {
+        for message in trials.iter().flat_map(|t| t.messages.iter()) {
             if victim_messages.len() < 5 && !victim_messages.contains(message) {
                 victim_messages.push(message.clone());
             }
         }
-        let victim = match scenario.file.target {
-            Target::Lib => format!("dlopen {:?}", scenario.binding()).to_lowercase(),
-            Target::Exe => "exec".into(),
-            Target::Data => format!("mmap {:?}", scenario.mapping()).to_lowercase(),
+        let blast = if scenario.victims() > 1 {
+            trials.iter().map(blast_trial).collect()
+        } else {
+            Vec::new()
         };
         let verdict = judge(&scenario.file.expect, &counts, n, new_process.as_ref());
         ScenarioResult {
             name: scenario.name.clone(),
             description: scenario.file.description.clone(),
-            method: scenario.file.method,
+            method: method_name(scenario),
             target: scenario.file.target,
-            victim,
-            trials: n,
+            victim: victim_description(scenario),
+            not_run: None,
+            trials: trials.len() as u64,
+            victims_per_trial: u64::from(scenario.victims()),
             seed,
             counts,
             rates,
@@ -208,14 +313,13 @@ impl ScenarioResult {
             death_times_us: deaths,
             update_us: Percentiles::of(&updates),
             new_process,
+            restart_detection,
+            blast,
             victim_messages,
             expectation: scenario.file.expect.clone(),
             verdict,
             wall_ms,
-            finished_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            finished_at: unix_now(),
         }
     }
 }

@@ -1,22 +1,26 @@
-//! Trials: for each one, a fresh copy of the old version in the work dir, a ready victim, the
-//! update, and observation until the outcome is known (the victim died, or made enough progress
+//! Trials: for each one, a fresh copy of the old version in the work dir, ready victims, the
+//! update, and observation until every victim's outcome is known (it died, or made enough progress
 //! after the update to tell what it sees, or stopped progressing). Never a fixed sleep.
 
-use std::fs;
-use std::io::ErrorKind;
-use std::os::unix::fs::PermissionsExt;
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clobber_victims::mmap_reader::data_file;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::detect;
+use crate::elf;
 use crate::embedded;
 use crate::error::Interrupted;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
-use crate::scenario::{Scenario, Target};
+use crate::scenario::{Scenario, Target, Update};
+use crate::tool;
 use crate::victim::{Program, Readiness, Victim};
 
 /// Iterations a surviving victim must complete after the update before its view is read.
@@ -24,7 +28,7 @@ const SETTLE_ITERATIONS: u64 = 3;
 /// A victim alive but without a new iteration for this long is `hung`.
 const HUNG_AFTER: Duration = Duration::from_secs(2);
 /// How long a victim may take to become ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound of the random delay between readiness and the update.
 const MAX_JITTER_MICROS: u64 = 500;
 /// Pages in the data file of data targets (256 KiB).
@@ -39,52 +43,98 @@ pub enum NewProcess {
     Died(Outcome),
 }
 
+/// What happened to one victim in one trial.
+#[derive(Clone, Debug)]
+pub struct VictimRecord {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Microseconds from the start of the update to its death, if it died.
+    pub death_us: Option<u64>,
+    /// For survivors of an update that went through: whether a restart checker can see that it
+    /// runs something the path no longer holds.
+    pub restart_visible: Option<bool>,
+}
+
 /// One trial's measurements.
 #[derive(Clone, Debug)]
 pub struct Trial {
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Microseconds from the start of the update to the victim's death, if it died.
-    pub death_us: Option<u64>,
+    /// One record per victim (one, or many for blast-radius scenarios).
+    pub victims: Vec<VictimRecord>,
     /// Microseconds the update took.
     pub update_us: u64,
     /// For scenarios with `new_process`, when the old victim survived: what a new process got,
     /// and whether the old one still ran the old version afterwards.
     pub new_process: Option<(NewProcess, bool)>,
-    /// The first line the victim wrote to stderr, when it died.
-    pub message: Option<String>,
+    /// First stderr lines of dying victims, or of a refused command.
+    pub messages: Vec<String>,
 }
 
-/// The files of one scenario's target, both versions.
+/// The files of one scenario's target, both versions, and what the victims need beside it.
 struct Materials {
     file_name: &'static str,
     old: Vec<u8>,
     new: Vec<u8>,
     mode: u32,
+    /// (file name, bytes) installed once per scenario next to the target, mode 0755.
+    support: Vec<(&'static str, Vec<u8>)>,
+    /// Interp targets: the build-id (hex) of the new loader version.
+    new_build_id: String,
+}
+
+/// The system's dynamic loader, as named by the harness's own PT_INTERP.
+fn system_loader() -> Result<(PathBuf, Vec<u8>)> {
+    let mut head = Vec::new();
+    File::open("/proc/self/exe")
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .context("reading /proc/self/exe")?;
+    let path = elf::interpreter(&head).context("finding the dynamic loader")?;
+    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok((path, bytes))
 }
 
 impl Materials {
-    fn for_target(target: Target) -> Materials {
-        match target {
-            Target::Lib => Materials {
-                file_name: "libvictim.so",
-                old: embedded::LIB_V1.to_vec(),
-                new: embedded::LIB_V2.to_vec(),
-                mode: 0o755,
-            },
-            Target::Exe => Materials {
-                file_name: "victim",
-                old: embedded::EXE_V1.to_vec(),
-                new: embedded::EXE_V2.to_vec(),
-                mode: 0o755,
-            },
+    fn for_target(target: Target) -> Result<Materials> {
+        let plain = |file_name, old: &[u8], new: &[u8], mode| Materials {
+            file_name,
+            old: old.to_vec(),
+            new: new.to_vec(),
+            mode,
+            support: Vec::new(),
+            new_build_id: String::new(),
+        };
+        Ok(match target {
+            Target::Lib => plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755),
+            Target::Exe => plain("victim", embedded::EXE_V1, embedded::EXE_V2, 0o755),
             Target::Data => Materials {
-                file_name: "data.bin",
                 old: data_file(1, DATA_PAGES),
                 new: data_file(2, DATA_PAGES),
-                mode: 0o644,
+                ..plain("data.bin", &[], &[], 0o644)
             },
-        }
+            Target::LinkedLib => Materials {
+                support: vec![("victim-linked", embedded::LINKED.to_vec())],
+                ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
+            },
+            Target::Interp => {
+                // Version 2 of the loader is version 1 with its build-id inverted: the same code,
+                // so any crash comes from the update itself, and a process can tell which it runs.
+                let (_, old) = system_loader()?;
+                let range = elf::build_id(&old).context("the system's dynamic loader")?;
+                let mut new = old.clone();
+                new[range.clone()].iter_mut().for_each(|b| *b = !*b);
+                let new_build_id = new[range].iter().map(|b| format!("{b:02x}")).collect();
+                Materials {
+                    file_name: "ld.so",
+                    old,
+                    new,
+                    mode: 0o755,
+                    support: vec![
+                        ("victim-interp", embedded::INTERP.to_vec()),
+                        ("libvictim.so", embedded::LIB_V1.to_vec()),
+                    ],
+                    new_build_id,
+                }
+            }
+        })
     }
 }
 
@@ -92,6 +142,18 @@ impl Materials {
 pub struct Runner {
     workdir: PathBuf,
     rng: fastrand::Rng,
+}
+
+/// One scenario being run: its directory, files and victim program.
+struct Setup {
+    dir: PathBuf,
+    target: PathBuf,
+    new_path: PathBuf,
+    materials: Materials,
+    program: Program,
+    update: Update,
+    victims: u32,
+    new_process: bool,
 }
 
 impl Runner {
@@ -110,16 +172,16 @@ impl Runner {
         trials: u32,
         on_trial: &mut dyn FnMut(&Trial),
     ) -> Result<Vec<Trial>> {
-        let dir = self.workdir.join(&scenario.name);
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let materials = Materials::for_target(scenario.file.target);
+        let setup = self
+            .setup(scenario)
+            .with_context(|| format!("preparing scenario {}", scenario.name))?;
         let mut records = Vec::with_capacity(trials as usize);
         for _ in 0..trials {
             if interrupt::requested() {
                 return Err(Interrupted.into());
             }
             let trial = self
-                .trial(scenario, &dir, &materials)
+                .trial(&setup)
                 .with_context(|| format!("scenario {}", scenario.name))?;
             on_trial(&trial);
             records.push(trial);
@@ -127,135 +189,217 @@ impl Runner {
         Ok(records)
     }
 
-    fn program(scenario: &Scenario) -> Program {
-        match scenario.file.target {
+    fn setup(&self, scenario: &Scenario) -> Result<Setup> {
+        let dir = self.workdir.join(&scenario.name);
+        fs::create_dir_all(dir.join("new"))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let materials = Materials::for_target(scenario.file.target)?;
+        for (name, bytes) in &materials.support {
+            write_file(&dir.join(name), bytes, 0o755)?;
+        }
+        let target = dir.join(materials.file_name);
+        let new_path = dir.join("new").join(materials.file_name);
+        let program = match scenario.file.target {
             Target::Lib => Program::Dlopen(scenario.binding()),
             Target::Exe => Program::Exe,
             Target::Data => Program::Mmap(scenario.mapping()),
-        }
+            Target::LinkedLib => Program::Linked(dir.join("victim-linked")),
+            Target::Interp => Program::Interp {
+                exe: dir.join("victim-interp"),
+                lib: dir.join("libvictim.so"),
+                new_build_id: materials.new_build_id.clone(),
+            },
+        };
+        Ok(Setup {
+            update: scenario.update(),
+            victims: scenario.victims(),
+            new_process: scenario.file.new_process,
+            dir,
+            target,
+            new_path,
+            materials,
+            program,
+        })
     }
 
-    fn trial(&mut self, scenario: &Scenario, dir: &Path, materials: &Materials) -> Result<Trial> {
-        let target = dir.join(materials.file_name);
-        install_old(&target, materials)?;
-        let program = Self::program(scenario);
-        let mut victim = Victim::spawn(program, &target, &dir.join("status"), &dir.join("stderr"))?;
-        let first = match victim.wait_ready(READY_TIMEOUT)? {
-            Readiness::Ready(version) => version,
-            Readiness::Died(exit) => bail!(
-                "the victim ended ({}) before it was ready{}",
-                Outcome::from_exit(exit),
-                victim
-                    .stderr_line()
-                    .map(|l| format!(": {l}"))
-                    .unwrap_or_default()
-            ),
-        };
+    fn trial(&mut self, setup: &Setup) -> Result<Trial> {
+        let target = &setup.target;
+        write_file(target, &setup.materials.old, setup.materials.mode)?;
+        if matches!(setup.update, Update::Command(_)) {
+            // A command may move or consume the new version (mv): give each trial a fresh one.
+            write_file(&setup.new_path, &setup.materials.new, setup.materials.mode)?;
+        }
+        let old_inode = fs::metadata(target)?.ino();
+        let mut victims = Vec::with_capacity(setup.victims as usize);
+        let mut firsts = Vec::with_capacity(setup.victims as usize);
+        for index in 0..setup.victims {
+            let mut victim = Victim::spawn(
+                &setup.program,
+                target,
+                &setup.dir.join(format!("status-{index}")),
+                &setup.dir.join(format!("stderr-{index}")),
+            )?;
+            firsts.push(ready(&mut victim)?);
+            victims.push(victim);
+        }
         let jitter = self.rng.u64(0..=MAX_JITTER_MICROS);
         std::thread::sleep(Duration::from_micros(jitter));
 
         let start = Instant::now();
-        let applied = method::apply(
-            scenario.file.method,
-            &target,
-            &materials.new,
-            materials.mode,
-        );
+        let applied = match &setup.update {
+            Update::Syscalls(method) => {
+                method::apply(*method, target, &setup.materials.new, setup.materials.mode)
+                    .map_err(|errno| (format!("{errno:?}"), String::new()))
+            }
+            Update::Command(argv) => {
+                tool::run(&tool::substitute(argv, &setup.new_path, target), &setup.dir)?
+            }
+        };
         let update_us = start.elapsed().as_micros() as u64;
 
-        let (outcome, death_us) = match applied {
-            Err(errno) => (Outcome::Writer(errno), None),
-            Ok(()) => observe(&mut victim, first, start)?,
+        let mut messages = Vec::new();
+        let mut records = match applied {
+            Err((why, message)) => {
+                if !message.is_empty() {
+                    messages.push(message);
+                }
+                let outcome = Outcome::Writer(why);
+                victims
+                    .iter()
+                    .map(|_| VictimRecord {
+                        outcome: outcome.clone(),
+                        death_us: None,
+                        restart_visible: None,
+                    })
+                    .collect()
+            }
+            Ok(()) => observe(&mut victims, &firsts, start)?,
         };
-        let message = if outcome.is_death() {
-            victim.stderr_line()
-        } else {
-            None
-        };
-        let new_process = if scenario.file.new_process && !outcome.is_death() {
-            Some(start_new_process(
-                &mut victim,
-                first,
-                program,
-                &target,
-                dir,
-            )?)
-        } else {
-            None
+        for (victim, record) in victims.iter().zip(records.iter_mut()) {
+            if record.outcome.is_death() {
+                messages.extend(victim.stderr_line());
+            } else if !matches!(record.outcome, Outcome::Writer(_)) {
+                record.restart_visible =
+                    Some(detect::restart_visible(victim.pid(), target, old_inode)?);
+            }
+        }
+        let new_process = match (setup.new_process, victims.first_mut(), records.first()) {
+            (true, Some(old), Some(record)) if !record.outcome.is_death() => {
+                Some(start_new_process(old, firsts[0], setup)?)
+            }
+            _ => None,
         };
         Ok(Trial {
-            outcome,
-            death_us,
+            victims: records,
             update_us,
             new_process,
-            message,
+            messages,
         })
     }
 }
 
-/// Puts a fresh copy of the old version at `target`, on a new inode.
-fn install_old(target: &Path, materials: &Materials) -> Result<()> {
-    match fs::remove_file(target) {
+/// Puts `bytes` at `path` on a new inode with `mode`, closed before anything executes it.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    match fs::remove_file(path) {
         Ok(()) => {}
         Err(err) if err.kind() == ErrorKind::NotFound => {}
-        Err(err) => return Err(err).with_context(|| format!("removing {}", target.display())),
+        Err(err) => return Err(err).with_context(|| format!("removing {}", path.display())),
     }
-    fs::write(target, &materials.old).with_context(|| format!("writing {}", target.display()))?;
-    fs::set_permissions(target, fs::Permissions::from_mode(materials.mode))
-        .with_context(|| format!("chmod {}", target.display()))
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", path.display()))
 }
 
-/// Watches a victim after an update that went through, until its outcome is known.
-fn observe(victim: &mut Victim, first: u64, start: Instant) -> Result<(Outcome, Option<u64>)> {
-    let base = victim.iterations();
-    let mut last = base;
-    let mut last_progress = Instant::now();
+/// Waits for a victim to be ready; a victim that dies first is a harness error.
+fn ready(victim: &mut Victim) -> Result<u64> {
+    match victim.wait_ready(READY_TIMEOUT)? {
+        Readiness::Ready(version) => Ok(version),
+        Readiness::Died(exit) => bail!(
+            "the victim ended ({}) before it was ready{}",
+            Outcome::from_exit(exit),
+            victim
+                .stderr_line()
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// Waits up to 1 ms for any victim still undecided to die.
+fn wait_any(victims: &[Victim], undecided: &[bool]) -> Result<()> {
+    let mut fds: Vec<PollFd> = victims
+        .iter()
+        .zip(undecided)
+        .filter(|(_, open)| **open)
+        .map(|(victim, _)| PollFd::new(victim.pidfd(), PollFlags::POLLIN))
+        .collect();
+    match poll(&mut fds, PollTimeout::from(1u8)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+        Err(err) => Err(err).context("polling victims"),
+    }
+}
+
+/// Watches victims after an update that went through, until each one's outcome is known.
+fn observe(victims: &mut [Victim], firsts: &[u64], start: Instant) -> Result<Vec<VictimRecord>> {
+    let mut done: Vec<Option<VictimRecord>> = vec![None; victims.len()];
+    let base: Vec<u64> = victims.iter().map(Victim::iterations).collect();
+    let mut last = base.clone();
+    let mut last_progress = vec![Instant::now(); victims.len()];
     loop {
         if interrupt::requested() {
             return Err(Interrupted.into());
         }
-        if let Some(exit) = victim.wait_death(Duration::from_millis(1))? {
-            let death_us = start.elapsed().as_micros() as u64;
-            return Ok((Outcome::from_exit(exit), Some(death_us)));
+        let undecided: Vec<bool> = done.iter().map(Option::is_none).collect();
+        if !undecided.contains(&true) {
+            return Ok(done.into_iter().flatten().collect());
         }
-        let now = victim.iterations();
-        if now >= base + SETTLE_ITERATIONS {
-            let outcome = if victim.seen() == first {
-                Outcome::Unchanged
-            } else {
-                Outcome::SawNew
+        wait_any(victims, &undecided)?;
+        for (index, victim) in victims.iter_mut().enumerate() {
+            if done[index].is_some() {
+                continue;
+            }
+            let record = |outcome, death_us| VictimRecord {
+                outcome,
+                death_us,
+                restart_visible: None,
             };
-            return Ok((outcome, None));
-        }
-        if now != last {
-            last = now;
-            last_progress = Instant::now();
-        } else if last_progress.elapsed() >= HUNG_AFTER {
-            return Ok((Outcome::Hung, None));
+            if let Some(exit) = victim.wait_death(Duration::ZERO)? {
+                let death_us = start.elapsed().as_micros() as u64;
+                done[index] = Some(record(Outcome::from_exit(exit), Some(death_us)));
+                continue;
+            }
+            let now = victim.iterations();
+            if now >= base[index] + SETTLE_ITERATIONS {
+                let outcome = if victim.seen() == firsts[index] {
+                    Outcome::Unchanged
+                } else {
+                    Outcome::SawNew
+                };
+                done[index] = Some(record(outcome, None));
+            } else if now != last[index] {
+                last[index] = now;
+                last_progress[index] = Instant::now();
+            } else if last_progress[index].elapsed() >= HUNG_AFTER {
+                done[index] = Some(record(Outcome::Hung, None));
+            }
         }
     }
 }
 
 /// Starts a second victim on the updated path and records the version it gets, then checks that
 /// the old victim still runs the old version.
-fn start_new_process(
-    old: &mut Victim,
-    first: u64,
-    program: Program,
-    target: &Path,
-    dir: &Path,
-) -> Result<(NewProcess, bool)> {
+fn start_new_process(old: &mut Victim, first: u64, setup: &Setup) -> Result<(NewProcess, bool)> {
     let mut new = Victim::spawn(
-        program,
-        target,
-        &dir.join("status-new"),
-        &dir.join("stderr-new"),
+        &setup.program,
+        &setup.target,
+        &setup.dir.join("status-new"),
+        &setup.dir.join("stderr-new"),
     )?;
     let got = match new.wait_ready(READY_TIMEOUT)? {
         Readiness::Ready(version) => NewProcess::Saw(version),
         Readiness::Died(exit) => NewProcess::Died(Outcome::from_exit(exit)),
     };
     drop(new);
-    let (after, _) = observe(old, first, Instant::now())?;
-    Ok((got, after == Outcome::Unchanged))
+    let after = observe(std::slice::from_mut(old), &[first], Instant::now())?;
+    Ok((got, after[0].outcome == Outcome::Unchanged))
 }

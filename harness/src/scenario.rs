@@ -18,6 +18,10 @@ use crate::method::Method;
 pub enum Target {
     /// The victim library, opened with dlopen() by a running process.
     Lib,
+    /// The victim library, linked at load time (DT_NEEDED) by a running executable.
+    LinkedLib,
+    /// A private copy of the dynamic loader, the ELF interpreter (PT_INTERP) of a running process.
+    Interp,
     /// The running victim executable itself.
     Exe,
     /// A data file the victim maps with mmap().
@@ -28,6 +32,8 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Target::Lib => "lib",
+            Target::LinkedLib => "linked-lib",
+            Target::Interp => "interp",
             Target::Exe => "exe",
             Target::Data => "data",
         })
@@ -92,8 +98,17 @@ pub struct ScenarioFile {
     pub description: String,
     /// What happens and why, including how the two versions of the target differ.
     pub explanation: String,
-    /// How the target file is updated while the victim runs.
-    pub method: Method,
+    /// How the target file is updated while the victim runs: the system calls of one tool.
+    /// Exactly one of `method` and `command` is given.
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// Or a real command that updates it, run as a user runs it, found on PATH; `{new}` and
+    /// `{target}` are replaced by the paths of the new version and of the victims' file.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Further programs the command needs on PATH (its first word is always needed).
+    #[serde(default)]
+    pub requires: Vec<String>,
     /// What the victim maps.
     pub target: Target,
     /// Data targets only: how the victim maps the file. Default `shared`.
@@ -105,6 +120,12 @@ pub struct ScenarioFile {
     /// Start a new process after the update and record which version it gets. Default false.
     #[serde(default)]
     pub new_process: bool,
+    /// Victims per trial, all mapping the same file (blast radius). Default 1.
+    #[serde(default)]
+    pub victims: Option<u32>,
+    /// Trials when the command line gives no `--trials`. Default: the command's default.
+    #[serde(default)]
+    pub trials: Option<u32>,
     /// What a current kernel is expected to do.
     pub expect: Expectation,
 }
@@ -118,7 +139,50 @@ pub struct Scenario {
     pub file: ScenarioFile,
 }
 
+/// How a scenario updates its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// The system calls of one tool, made by the harness.
+    Syscalls(Method),
+    /// A real command, with `{new}` and `{target}` placeholders.
+    Command(Vec<String>),
+}
+
+impl fmt::Display for Update {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Update::Syscalls(method) => write!(f, "{method}"),
+            Update::Command(argv) => write!(f, "`{}`", argv.join(" ")),
+        }
+    }
+}
+
 impl Scenario {
+    /// How the target is updated (validation ensured exactly one of method and command).
+    pub fn update(&self) -> Update {
+        match (&self.file.method, &self.file.command) {
+            (Some(method), _) => Update::Syscalls(*method),
+            (None, command) => Update::Command(command.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Victims per trial.
+    pub fn victims(&self) -> u32 {
+        self.file.victims.unwrap_or(1)
+    }
+
+    /// Programs that must be on PATH for this scenario to run.
+    pub fn required_tools(&self) -> Vec<String> {
+        let mut tools: Vec<String> = self
+            .file
+            .command
+            .iter()
+            .filter_map(|argv| argv.first().cloned())
+            .collect();
+        tools.extend(self.file.requires.iter().cloned());
+        tools
+    }
+
     /// The mapping used by a data victim.
     pub fn mapping(&self) -> Mapping {
         self.file.mapping.unwrap_or_default()
@@ -200,6 +264,56 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             "must be one non-empty line".into(),
         ));
     }
+    match (&file.method, &file.command) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                source,
+                text,
+                "command",
+                "give either `method` or `command`, not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(BadInput(format!(
+                "{source}: missing field `method` (or `command`)"
+            )))
+        }
+        (None, Some(argv)) => {
+            if argv.is_empty() || argv[0].trim().is_empty() {
+                return Err(bad(source, text, "command", "is empty".into()));
+            }
+            if !argv.iter().any(|arg| arg.contains("{target}")) {
+                return Err(bad(
+                    source,
+                    text,
+                    "command",
+                    "never names `{target}`, so it cannot update the victims' file".into(),
+                ));
+            }
+        }
+        (Some(_), None) => {}
+    }
+    if let Some(victims) = file.victims {
+        if !(1..=256).contains(&victims) {
+            return Err(bad(
+                source,
+                text,
+                "victims",
+                format!("{victims} is not between 1 and 256"),
+            ));
+        }
+        if victims > 1 && file.new_process {
+            return Err(bad(
+                source,
+                text,
+                "new_process",
+                "is for scenarios with one victim".into(),
+            ));
+        }
+    }
+    if file.trials == Some(0) {
+        return Err(bad(source, text, "trials", "must be at least 1".into()));
+    }
     if file.mapping.is_some() && file.target != Target::Data {
         return Err(bad(
             source,
@@ -222,7 +336,7 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             ),
         ));
     }
-    if file.method == Method::Truncate && file.new_process {
+    if file.method == Some(Method::Truncate) && file.new_process {
         return Err(bad(
             source,
             text,
@@ -331,7 +445,7 @@ share = "most"
     #[test]
     fn parses_a_good_file() {
         let s = parse("cp-over-lib", "x.toml", GOOD).unwrap();
-        assert_eq!(s.file.method, Method::TruncateWrite);
+        assert_eq!(s.update(), Update::Syscalls(Method::TruncateWrite));
         assert_eq!(s.binding(), Binding::Now);
     }
 
@@ -355,6 +469,19 @@ share = "most"
         let text = GOOD.replace("[expect]", "mapping = \"private\"\n[expect]");
         let err = parse("a", "a.toml", &text).unwrap_err().0;
         assert!(err.starts_with("a.toml:6: field `mapping`"), "{err}");
+    }
+
+    #[test]
+    fn a_command_must_name_its_target() {
+        let text = GOOD.replace(
+            "method = \"truncate-write\"",
+            "command = [\"cp\", \"{new}\", \"x\"]",
+        );
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.starts_with("a.toml:4: field `command`"), "{err}");
+        let text = GOOD.replace("target = \"lib\"", "target = \"lib\"\ncommand = [\"cp\"]");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("not both"), "{err}");
     }
 
     #[test]

@@ -27,10 +27,23 @@ fn percentiles(p: &Percentiles) -> String {
 /// Renders `result` as a few indented lines for the terminal.
 pub fn render(result: &ScenarioResult) -> String {
     let mut out = String::new();
+    if let Some(reason) = &result.not_run {
+        let _ = writeln!(out, "{}: not run: {reason}", result.name);
+        return out;
+    }
     let _ = writeln!(
         out,
-        "{}: {} ({} over {}, victim {})",
-        result.name, result.description, result.method, result.target, result.victim
+        "{}: {} ({} over {}, victim {}{})",
+        result.name,
+        result.description,
+        result.method,
+        result.target,
+        result.victim,
+        if result.victims_per_trial > 1 {
+            format!(", {} victims per trial", result.victims_per_trial)
+        } else {
+            String::new()
+        }
     );
     let mut labels: Vec<_> = result.rates.iter().collect();
     labels.sort_by(|a, b| b.1.k.cmp(&a.1.k).then(a.0.cmp(b.0)));
@@ -58,6 +71,31 @@ pub fn render(result: &ScenarioResult) -> String {
             new.saw_new, new.started, new.saw_old, new.died, new.old_unchanged, new.started
         );
     }
+    if let Some(d) = &result.restart_detection {
+        let _ = writeln!(
+            out,
+            "  restart checkers   see {}/{} survivors (maps \"(deleted)\" or a replaced inode); of {} on changed content, {} visible",
+            d.visible, d.survivors, d.changed, d.changed_visible
+        );
+    }
+    if !result.blast.is_empty() {
+        let died: u64 = result.blast.iter().map(|b| b.died).sum();
+        let of: u64 = result.blast.iter().map(|b| b.victims).sum();
+        let _ = writeln!(out, "  blast radius       {died}/{of} victims died");
+        for (index, b) in result.blast.iter().enumerate().take(5) {
+            let at = |v: Option<u64>| v.map(micros).unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                out,
+                "    trial {:<3}        {}/{} died; first {}, median {}, last {}",
+                index + 1,
+                b.died,
+                b.victims,
+                at(b.first_us),
+                at(b.median_us),
+                at(b.last_us)
+            );
+        }
+    }
     for message in &result.victim_messages {
         let _ = writeln!(out, "  victim said        {message}");
     }
@@ -72,4 +110,29 @@ pub fn render(result: &ScenarioResult) -> String {
         result.verdict.detail
     );
     out
+}
+
+/// Scenarios whose surviving victims run changed code that no restart checker can see.
+pub fn invisible_changes(results: &[ScenarioResult]) -> Option<String> {
+    let names: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            let d = r.restart_detection.as_ref()?;
+            (d.changed > d.changed_visible).then(|| {
+                format!(
+                    "{} ({}: {}/{} survivors on changed content, invisible)",
+                    r.name,
+                    r.method,
+                    d.changed - d.changed_visible,
+                    d.survivors
+                )
+            })
+        })
+        .collect();
+    (!names.is_empty()).then(|| {
+        format!(
+            "left processes running changed code that restart checkers (needrestart, lsof +L1) cannot see:\n  {}",
+            names.join("\n  ")
+        )
+    })
 }

@@ -3,7 +3,7 @@
 //! blocking them. A [`Victim`] kills and reaps its process when dropped, on every path.
 
 use std::fs::File;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -16,7 +16,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::scenario::{Binding, Mapping};
 
 /// Which victim program runs, and how it uses its target.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Program {
     /// The dlopen loop (the harness re-executed as `clobber victim dlopen`).
     Dlopen(Binding),
@@ -24,6 +24,15 @@ pub enum Program {
     Exe,
     /// The mmap reader (the harness re-executed as `clobber victim mmap`).
     Mmap(Mapping),
+    /// The executable at this path, linked against the target library.
+    Linked(PathBuf),
+    /// The executable at `exe`, whose interpreter is the target; it dlopen()s `lib` in a loop and
+    /// reports version 2 when its loader has the build-id `new_build_id` (hex).
+    Interp {
+        exe: PathBuf,
+        lib: PathBuf,
+        new_build_id: String,
+    },
 }
 
 /// A running victim.
@@ -58,7 +67,7 @@ impl Victim {
     /// Starts `program` on `target`, reporting through a status file created at `status_path`;
     /// the victim's stderr goes to `stderr_path`.
     pub fn spawn(
-        program: Program,
+        program: &Program,
         target: &Path,
         status_path: &Path,
         stderr_path: &Path,
@@ -66,6 +75,25 @@ impl Victim {
         let status = Status::create(status_path)
             .with_context(|| format!("creating {}", status_path.display()))?;
         let mut command = match program {
+            Program::Linked(exe) => {
+                let mut command = Command::new(exe);
+                command.arg(status_path);
+                command
+            }
+            Program::Interp {
+                exe,
+                lib,
+                new_build_id,
+            } => {
+                // PT_INTERP is `ld.so`, relative: the kernel looks it up in the working directory.
+                let mut command = Command::new(exe);
+                command
+                    .arg(status_path)
+                    .arg(lib)
+                    .arg(new_build_id)
+                    .current_dir(target.parent().unwrap_or(Path::new("/")));
+                command
+            }
             Program::Exe => {
                 let mut command = Command::new(target);
                 command.arg(status_path);
@@ -74,7 +102,7 @@ impl Victim {
             Program::Dlopen(binding) => {
                 let mut command = Command::new(self_exe()?);
                 command.args(["victim", "dlopen", "--binding"]);
-                command.arg(match binding {
+                command.arg(match *binding {
                     Binding::Now => "now",
                     Binding::Lazy => "lazy",
                 });
@@ -84,7 +112,7 @@ impl Victim {
             Program::Mmap(mapping) => {
                 let mut command = Command::new(self_exe()?);
                 command.args(["victim", "mmap", "--mapping"]);
-                command.arg(match mapping {
+                command.arg(match *mapping {
                     Mapping::Shared => "shared",
                     Mapping::Private => "private",
                     Mapping::Denywrite => "denywrite",
@@ -181,6 +209,11 @@ impl Victim {
                 );
             }
         }
+    }
+
+    /// The victim's pidfd, readable once it has exited.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
     }
 
     /// Waits up to `timeout` for the victim to die; returns its exit status if it did.

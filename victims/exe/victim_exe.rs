@@ -2,11 +2,13 @@
 //! (`--cfg victim_v1`, `--cfg victim_v2`) with different code and a differently sized table (64 KiB
 //! versus 96 KiB), so the two files differ in layout as two real releases do.
 //!
-//! Usage: `victim-exe STATUS_FILE`. It runs its own code in a loop and reports every iteration by
-//! writing the status words (see `clobber_victims::status`) with pwrite(2), using only std.
+//! Usage: `victim-exe STATUS_FILE`. It runs its own code in a loop and reports every iteration
+//! through the status file.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
+#[path = "../common/report.rs"]
+mod report;
+
+use report::{Report, MIXED};
 
 #[cfg(victim_v1)]
 const VERSION: u64 = 1;
@@ -17,9 +19,6 @@ const VERSION: u64 = 2;
 const WORDS: usize = 8 * 1024;
 #[cfg(victim_v2)]
 const WORDS: usize = 12 * 1024;
-
-const READY: u64 = 1;
-const MIXED: u64 = 99;
 
 const fn make_table() -> [u64; WORDS] {
     let mut table = [0u64; WORDS];
@@ -33,10 +32,6 @@ const fn make_table() -> [u64; WORDS] {
 
 static TABLE: [u64; WORDS] = make_table();
 
-extern "C" {
-    fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
-}
-
 #[inline(never)]
 fn work(seed: u64) -> u64 {
     let mut acc = seed;
@@ -46,37 +41,17 @@ fn work(seed: u64) -> u64 {
     acc
 }
 
-fn words(values: &[u64]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 fn main() {
-    // PR_SET_DUMPABLE = 4: a crash is the expected outcome; leave no core dump.
-    // SAFETY: a plain prctl call with valid arguments.
-    unsafe { prctl(4, 0, 0, 0, 0) };
     let path = std::env::args().nth(1).expect("usage: victim-exe STATUS_FILE");
-    let status = OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .expect("open status file");
+    let mut report = Report::open(&path);
     let expected = work(0x5EED);
-    // FIRST and SEEN, then STATE: the harness waits for STATE.
-    status
-        .write_at(&words(&[VERSION, VERSION]), 16)
-        .expect("write status");
-    status
-        .write_at(&words(&[READY]), 0)
-        .expect("write status");
-    let mut iterations: u64 = 0;
+    report.ready(VERSION);
     loop {
         let seen = if work(0x5EED) == expected {
             VERSION
         } else {
             MIXED
         };
-        iterations += 1;
-        status
-            .write_at(&words(&[iterations, seen]), 8)
-            .expect("write status");
+        report.tick(seen);
     }
 }

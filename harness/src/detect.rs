@@ -1,0 +1,38 @@
+//! Whether a surviving victim is visible to the tools administrators use to find processes that
+//! need a restart (needrestart, `lsof +L1`, checkrestart): a mapping of the old file marked
+//! "(deleted)" in /proc/PID/maps, or mapped from an inode other than the one the path has now.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The inode `path` has now, or None when it no longer exists.
+fn current_inode(path: &Path) -> Result<Option<u64>> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta.ino())),
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("stat {}", path.display())),
+    }
+}
+
+/// Whether process `pid`, which mapped inode `old_inode` from `target`, shows a restart checker
+/// that it runs something the path no longer holds.
+pub fn restart_visible(pid: u32, target: &Path, old_inode: u64) -> Result<bool> {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps"))
+        .with_context(|| format!("reading /proc/{pid}/maps"))?;
+    let now = current_inode(target)?;
+    let target = target.to_string_lossy();
+    let visible = maps.lines().any(|line| {
+        let fields: Vec<&str> = line.splitn(6, ' ').collect();
+        let (Some(inode), Some(path)) = (fields.get(4), fields.get(5)) else {
+            return false;
+        };
+        let path = path.trim_start();
+        let ours = inode.parse::<u64>().ok() == Some(old_inode) && path.starts_with(&*target);
+        ours && (path.ends_with("(deleted)") || now != Some(old_inode))
+    });
+    Ok(visible)
+}

@@ -1,0 +1,133 @@
+//! Real tools as update methods: finding a command on PATH, recording its version, running it with
+//! `{new}` and `{target}` substituted, and naming the errno behind its failure from its message
+//! (cp says "Text file busy", which is ETXTBSY).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+
+/// A command that runs longer than this is killed and the trial fails.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The full path of `name` on PATH (or `name` itself when it contains a slash and exists).
+pub fn find(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return path.is_file().then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The first line `TOOL --version` prints, or the path it resolves to when it has no such flag.
+pub fn version(path: &Path) -> String {
+    let output = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        _ => {
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            format!("{} (no --version)", real.display())
+        }
+    }
+}
+
+/// Why a command failed: the errno named by its message, or its exit status.
+pub fn refusal(code: Option<i32>, stderr: &str) -> String {
+    let named = (1..=133)
+        .map(Errno::from_raw)
+        .filter(|errno| *errno != Errno::UnknownErrno && !errno.desc().is_empty())
+        .filter(|errno| stderr.contains(errno.desc()))
+        .max_by_key(|errno| errno.desc().len());
+    match (named, code) {
+        (Some(errno), _) => format!("{errno:?}"),
+        (None, Some(code)) => format!("EXIT{code}"),
+        (None, None) => "KILLED".into(),
+    }
+}
+
+/// Substitutes `{new}` and `{target}` in `argv`.
+pub fn substitute(argv: &[String], new: &Path, target: &Path) -> Vec<String> {
+    argv.iter()
+        .map(|arg| {
+            arg.replace("{new}", &new.to_string_lossy())
+                .replace("{target}", &target.to_string_lossy())
+        })
+        .collect()
+}
+
+/// Runs `argv` (already substituted) in `dir`, its stderr going to `dir/command.stderr`. Ok when
+/// it exits 0; otherwise the refusal label (e.g. `ETXTBSY`) and its first stderr line.
+pub fn run(argv: &[String], dir: &Path) -> Result<Result<(), (String, String)>> {
+    let stderr_path = dir.join("command.stderr");
+    let stderr_file = File::create(&stderr_path)
+        .with_context(|| format!("creating {}", stderr_path.display()))?;
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr_file)
+        .spawn()
+        .with_context(|| format!("running {}", argv.join(" ")))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!(
+                "`{}` did not finish within {COMMAND_TIMEOUT:?}",
+                argv.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    };
+    if status.success() {
+        return Ok(Ok(()));
+    }
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let first = stderr.lines().next().unwrap_or_default().to_string();
+    Ok(Err((refusal(status.code(), &stderr), first)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_their_errno() {
+        assert_eq!(
+            refusal(
+                Some(1),
+                "cp: cannot create regular file 'x': Text file busy\n"
+            ),
+            "ETXTBSY"
+        );
+        assert_eq!(refusal(Some(3), "something else"), "EXIT3");
+    }
+
+    #[test]
+    fn placeholders_are_substituted() {
+        let argv = vec!["cp".into(), "{new}".into(), "{target}".into()];
+        assert_eq!(
+            substitute(&argv, Path::new("/a"), Path::new("/b")),
+            ["cp", "/a", "/b"]
+        );
+    }
+}
