@@ -206,8 +206,8 @@ fn run_scenarios(scenarios: &[Scenario], args: &RunArgs) -> Result<ExitCode> {
     let environment = environment::collect(workdir.path());
     let results_path = results::path_for(&args.results, &environment.kernel_release);
     if results_path.exists() {
-        // Refuse to run at all if the file we would merge into is unreadable.
-        results::read(&results_path)?;
+        // Refuse to run at all if the file we would merge into is unreadable or another machine's.
+        results::read_own(&results_path, &environment)?;
     }
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     eprintln!(
