@@ -1,4 +1,4 @@
-//! The command line (clap): `list`, `scenario`, `suite`, and the hidden `victim` entry point that
+//! The command line (clap): `list`, `scenario`, `suite`, `report`, and the hidden `victim` entry point that
 //! the harness re-executes itself as.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::environment;
 use crate::interrupt;
+use crate::report;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
 use crate::scenario::{self, Scenario};
@@ -49,6 +50,15 @@ enum Command {
     Suite {
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Write REPORT.md and report.html from every results file below a directory.
+    Report {
+        /// Directory of results files, searched recursively (e.g. one subfolder per CI runner).
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        results: PathBuf,
+        /// Where to write REPORT.md and report.html (default: the results directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Run as a victim (used by the harness itself).
     #[command(hide = true)]
@@ -130,6 +140,13 @@ pub fn run() -> Result<ExitCode> {
         Command::Suite { run } => {
             let catalogue = scenario::load_catalogue(run.scenarios_dir.as_deref())?;
             run_scenarios(&catalogue, &run)
+        }
+        Command::Report { results, out } => {
+            let out = out.as_deref().unwrap_or(&results);
+            for path in report::write(&results, out)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Victim { kind } => victim(kind),
     }
