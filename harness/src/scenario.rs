@@ -175,13 +175,21 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
         )));
     }
     let file: ScenarioFile = toml::from_str(text).map_err(|err| {
-        let line = err
-            .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
         let message = err.message().to_string();
-        match line {
-            Some(line) => BadInput(format!("{source}:{line}: {message}")),
-            None => BadInput(format!("{source}: {message}")),
+        let Some(span) = err.span() else {
+            return BadInput(format!("{source}: {message}"));
+        };
+        let start = span.start.min(text.len());
+        let line = text[..start].matches('\n').count() + 1;
+        let field = text
+            .lines()
+            .nth(line - 1)
+            .and_then(|l| l.split_once('='))
+            .map(|(key, _)| key.trim())
+            .filter(|key| !key.is_empty() && !key.starts_with('['));
+        match field {
+            Some(field) => BadInput(format!("{source}:{line}: field `{field}`: {message}")),
+            None => BadInput(format!("{source}:{line}: {message}")),
         }
     })?;
     if file.description.trim().is_empty() || file.description.contains('\n') {
@@ -331,7 +339,7 @@ share = "most"
     fn unknown_method_names_line_and_variant() {
         let text = GOOD.replace("truncate-write", "scp");
         let err = parse("a", "a.toml", &text).unwrap_err().0;
-        assert!(err.starts_with("a.toml:5:"), "{err}");
+        assert!(err.starts_with("a.toml:4: field `method`:"), "{err}");
         assert!(err.contains("scp"), "{err}");
     }
 

@@ -1,0 +1,223 @@
+//! Integration tests: real scenarios, real victims, on the running kernel. Each test works in its
+//! own fresh directory and asserts outcome classes that hold on every current kernel.
+
+mod util;
+
+use util::{assert_ok, count, count_prefix, Dir};
+
+#[test]
+fn cp_over_exe_is_refused_with_etxtbsy_every_time() {
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&["cp-over-exe"], 20));
+    let entry = dir.entry("cp-over-exe");
+    assert_eq!(entry["trials"], 20);
+    assert_eq!(count(&entry, "writer:ETXTBSY"), 20, "{entry}");
+    assert_eq!(entry["verdict"]["as_expected"], true);
+}
+
+#[test]
+fn cp_over_lib_kills_the_victim_in_most_trials() {
+    let dir = Dir::new();
+    let output = dir.scenario(&["cp-over-lib"], 40);
+    assert_ok(&output);
+    let entry = dir.entry("cp-over-lib");
+    let killed = count_prefix(&entry, "killed:");
+    assert!(killed * 2 > 40, "only {killed}/40 killed: {entry}");
+    assert!(entry["time_to_death_us"]["p50"].as_u64().unwrap() > 0);
+    assert_eq!(
+        entry["death_times_us"].as_array().unwrap().len() as u64,
+        killed + count_prefix(&entry, "exited:")
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("95% CI"), "{summary}");
+    assert!(summary.contains("time to death"), "{summary}");
+}
+
+#[test]
+fn install_and_rename_never_kill_and_give_new_processes_the_new_version() {
+    let names = [
+        "install-over-exe",
+        "install-over-lib",
+        "rename-over-exe",
+        "rename-over-lib",
+    ];
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&names, 10));
+    for name in names {
+        let entry = dir.entry(name);
+        assert_eq!(count(&entry, "unchanged"), 10, "{name}: {entry}");
+        let new = &entry["new_process"];
+        assert_eq!(new["started"], 10, "{name}: {new}");
+        assert_eq!(new["saw_new"], 10, "{name}: {new}");
+        assert_eq!(new["old_unchanged"], 10, "{name}: {new}");
+    }
+}
+
+#[test]
+fn truncate_under_mmap_kills_with_sigbus() {
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&["truncate-under-mmap"], 20));
+    let entry = dir.entry("truncate-under-mmap");
+    assert_eq!(count(&entry, "killed:SIGBUS"), 20, "{entry}");
+}
+
+#[test]
+fn map_private_and_denywrite_victims_see_the_write() {
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&["map-private-write", "map-denywrite"], 10));
+    assert_eq!(count(&dir.entry("map-private-write"), "saw-new"), 10);
+    assert_eq!(count(&dir.entry("map-denywrite"), "saw-new"), 10);
+}
+
+#[test]
+fn rerunning_a_scenario_replaces_its_entry_and_keeps_the_others() {
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&["cp-over-exe"], 3));
+    assert_ok(&dir.scenario(&["truncate-under-mmap"], 2));
+    assert_ok(&dir.scenario(&["cp-over-exe"], 4));
+    let (path, file) = dir.results_file();
+    let release = file["environment"]["kernel_release"].as_str().unwrap();
+    assert_eq!(
+        path.file_name().unwrap().to_str().unwrap(),
+        format!("{release}.json")
+    );
+    let uname = nix_release();
+    assert_eq!(release, uname);
+    let names: Vec<&str> = file["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cp-over-exe", "truncate-under-mmap"]);
+    assert_eq!(dir.entry("cp-over-exe")["trials"], 4);
+    assert_eq!(file["schema_version"], 1);
+    for field in [
+        "arch",
+        "filesystem",
+        "libc",
+        "cpu",
+        "virtualization",
+        "clobber_version",
+    ] {
+        assert!(
+            file["environment"][field]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "{field}"
+        );
+    }
+}
+
+fn nix_release() -> String {
+    let output = std::process::Command::new("uname")
+        .arg("-r")
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_corrupt_results_file_is_named_and_left_untouched() {
+    let dir = Dir::new();
+    std::fs::create_dir_all(dir.results()).unwrap();
+    let path = dir.results().join(format!("{}.json", nix_release()));
+    std::fs::write(&path, "{\"schema_version\": 1, \"environ").unwrap();
+    let output = dir.scenario(&["cp-over-exe"], 1);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"schema_version\": 1, \"environ"
+    );
+}
+
+fn bad_scenario(text: &str) -> (i32, String) {
+    let dir = Dir::new();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(scenarios.join("bad-one.toml"), text).unwrap();
+    let output = dir
+        .clobber(&["list", "--scenarios-dir", scenarios.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const GOOD: &str = "description = \"d\"\nexplanation = \"e\"\nmethod = \"truncate-write\"\ntarget = \"lib\"\n[expect]\noutcomes = [\"killed:*\"]\nshare = \"most\"\n";
+
+#[test]
+fn bad_scenario_files_name_the_file_line_and_field_with_status_2() {
+    let (code, err) = bad_scenario(&GOOD.replace("truncate-write", "scp"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad-one.toml:3"), "{err}");
+    assert!(
+        err.contains("scp") && err.contains("truncate-write"),
+        "{err}"
+    );
+
+    let (code, err) = bad_scenario(&GOOD.replace("\"lib\"", "\"kernel\""));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad-one.toml:4") && err.contains("kernel"),
+        "{err}"
+    );
+
+    let (code, err) = bad_scenario(&GOOD.replace("method = \"truncate-write\"\n", ""));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad-one.toml") && err.contains("`method`"),
+        "{err}"
+    );
+
+    let (code, err) = bad_scenario("description = \"unterminated\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad-one.toml:1"), "{err}");
+}
+
+#[test]
+fn unknown_scenario_names_and_bad_flags_exit_2() {
+    let dir = Dir::new();
+    let output = dir.scenario(&["no-such-scenario"], 1);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-scenario"));
+    let output = dir
+        .clobber(&["scenario", "cp-over-exe", "--trials", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn list_shows_the_whole_catalogue() {
+    let dir = Dir::new();
+    let output = dir.clobber(&["list", "--json"]).output().unwrap();
+    assert_ok(&output);
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "cp-over-exe",
+        "cp-over-lib",
+        "install-over-exe",
+        "install-over-lib",
+        "rename-over-exe",
+        "rename-over-lib",
+        "inplace-over-lib",
+        "truncate-under-mmap",
+        "map-private-write",
+        "map-denywrite",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let text = dir.clobber(&["list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).lines().count() >= 10);
+}

@@ -1,0 +1,138 @@
+//! Helpers for the integration tests: a fresh directory per test, a ready `clobber` command, and
+//! readers for what a run leaves behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A test's own directory, with a work dir and a results dir inside.
+pub struct Dir {
+    pub root: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            root: tempfile::Builder::new()
+                .prefix("clobber-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn results(&self) -> PathBuf {
+        self.path().join("results")
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.path().join("work")
+    }
+
+    /// A ready `clobber ARGS` command.
+    pub fn clobber(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clobber"));
+        command.args(args);
+        command
+    }
+
+    /// Runs `clobber scenario NAMES --trials N` into this test's dirs and returns its output.
+    pub fn scenario(&self, names: &[&str], trials: u32) -> Output {
+        let mut args = vec!["scenario"];
+        args.extend_from_slice(names);
+        let trials = trials.to_string();
+        let results = self.results();
+        let work = self.work();
+        args.extend_from_slice(&[
+            "--trials",
+            &trials,
+            "--results",
+            results.to_str().unwrap(),
+            "--workdir",
+            work.to_str().unwrap(),
+        ]);
+        let output = self.clobber(&args).output().expect("run clobber");
+        assert_no_victims(&work);
+        output
+    }
+
+    /// The single results file written into this test's results dir.
+    pub fn results_file(&self) -> (PathBuf, Value) {
+        let files: Vec<PathBuf> = std::fs::read_dir(self.results())
+            .expect("results dir")
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert_eq!(files.len(), 1, "one results file expected: {files:?}");
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        (files[0].clone(), serde_json::from_str(&text).unwrap())
+    }
+
+    /// The entry of scenario `name` in the results file.
+    pub fn entry(&self, name: &str) -> Value {
+        let (_, file) = self.results_file();
+        file["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no entry for {name} in {file}"))
+            .clone()
+    }
+}
+
+/// Asserts that a command succeeded, showing its output otherwise.
+pub fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "clobber failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Processes whose command line names `dir`: the victims of a run in that work dir.
+pub fn processes_naming(dir: &Path) -> Vec<String> {
+    let needle = dir.to_str().unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// Asserts that no process is left running in work dir `dir`.
+pub fn assert_no_victims(dir: &Path) {
+    let left = processes_naming(dir);
+    assert!(left.is_empty(), "victims left running: {left:?}");
+}
+
+/// The count of `label` in a scenario entry (0 when absent).
+pub fn count(entry: &Value, label: &str) -> u64 {
+    entry["counts"][label].as_u64().unwrap_or(0)
+}
+
+/// The sum of counts whose label starts with `prefix`.
+pub fn count_prefix(entry: &Value, prefix: &str) -> u64 {
+    entry["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(label, _)| label.starts_with(prefix))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum()
+}
