@@ -139,3 +139,44 @@ pub fn headline(result: &ScenarioResult) -> String {
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(target: &str, counts: &str, new_process: &str) -> ScenarioResult {
+        let n: u64 = serde_json::from_str::<BTreeMap<String, u64>>(counts)
+            .unwrap()
+            .values()
+            .sum();
+        serde_json::from_str(&format!(
+            r#"{{"name": "s", "description": "d", "method": "truncate-write", "target": "{target}",
+               "victim": "v", "trials": {n}, "seed": 1, "counts": {counts}, "rates": {{}},
+               "time_to_death_us": null, "death_times_us": [], "update_us": null,
+               "new_process": {new_process}, "victim_messages": [],
+               "expectation": {{"outcomes": ["unchanged"], "share": "all"}},
+               "verdict": {{"as_expected": true, "detail": ""}}, "wall_ms": 1, "finished_at": 1}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn headline_words_follow_the_counts() {
+        let refused = result("exe", r#"{"writer:ETXTBSY": 30}"#, "null");
+        assert_eq!(headline(&refused), "refused");
+        assert_eq!(dominant(&refused), Some(Class::Refused));
+        let crashes = result("lib", r#"{"killed:SIGSEGV": 25, "saw-new": 5}"#, "null");
+        assert_eq!(headline(&crashes), "crashes 25/30, silently mixed 5/30");
+        assert_eq!(dominant(&crashes), Some(Class::Killed));
+        let all_dead = result("data", r#"{"killed:SIGBUS": 9, "exited:127": 1}"#, "null");
+        assert_eq!(headline(&all_dead), "crashes 10/10");
+        let new = r#"{"started": 4, "saw_new": 4, "saw_old": 0, "died": 0, "old_unchanged": 4}"#;
+        assert_eq!(headline(&result("lib", r#"{"unchanged": 4}"#, new)), "safe");
+        let data = result("data", r#"{"saw-new": 3, "unchanged": 3}"#, "null");
+        assert_eq!(headline(&data), "sees new bytes 3/6, unchanged 3/6");
+        assert_eq!(dominant(&data), Some(Class::SawNew));
+        assert_eq!(Class::of("writer:EPERM"), Class::Refused);
+        assert_eq!(Class::of("mystery"), Class::Other);
+        assert_eq!(short_label("exited:127"), "exit 127");
+    }
+}

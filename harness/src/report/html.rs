@@ -147,7 +147,11 @@ pub fn render(report: &Report) -> String {
             out.push_str("</ul>\n");
         }
         if !about.explanation.is_empty() {
-            let _ = writeln!(out, "<p class=\"about\">{}</p>", escape(about.explanation.trim()));
+            let _ = writeln!(
+                out,
+                "<p class=\"about\">{}</p>",
+                escape(about.explanation.trim())
+            );
         }
     }
     out.push_str("<h2>Environments</h2>\n");

@@ -23,7 +23,8 @@ fn table(out: &mut String, table: &Table) {
 }
 
 /// What the words of the headline cells mean.
-pub const HEADLINE_KEY: &str = "safe: the running program kept the old version and a new process got the new one; \
+pub const HEADLINE_KEY: &str =
+    "safe: the running program kept the old version and a new process got the new one; \
 refused: the update failed (writer:ERRNO) and the running program was untouched; \
 crashes k/n: the running program died (killed by a signal, or exited) in k of n trials; \
 silently mixed: it survived while running bytes of the new version; \
@@ -85,7 +86,11 @@ pub fn render(report: &Report) -> String {
         );
         table(&mut out, &section.table);
         for (run, message) in &section.messages {
-            let _ = writeln!(out, "- {run}, a dying victim said: `{}`", message.replace('`', "'"));
+            let _ = writeln!(
+                out,
+                "- {run}, a dying victim said: `{}`",
+                message.replace('`', "'")
+            );
         }
         if !section.messages.is_empty() {
             out.push('\n');

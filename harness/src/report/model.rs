@@ -2,7 +2,7 @@
 //! HTML writer: the headline tables, one table per scenario, the differences between runs and the
 //! environments. Every cell is text derived from the results files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::method::Method;
 use crate::report::class::{self, Class};
@@ -184,7 +184,14 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
                 None => "—".to_string(),
             });
         }
-        row.push(if result.verdict.as_expected { "yes" } else { "NO" }.to_string());
+        row.push(
+            if result.verdict.as_expected {
+                "yes"
+            } else {
+                "NO"
+            }
+            .to_string(),
+        );
         rows.push(row);
         messages.extend(
             result
@@ -260,12 +267,12 @@ fn environments(runs: &[Run]) -> Table {
 impl<'a> Report<'a> {
     /// Builds the report of `runs`, read from `files` results files.
     pub fn new(runs: &'a [Run], files: usize) -> Report<'a> {
-        let names: BTreeMap<&str, ()> = runs
+        let names: BTreeSet<&str> = runs
             .iter()
-            .flat_map(|run| run.scenarios.keys().map(|name| (name.as_str(), ())))
+            .flat_map(|run| run.scenarios.keys().map(String::as_str))
             .collect();
         let scenarios: Vec<ScenarioSection> = names
-            .keys()
+            .into_iter()
             .map(|name| scenario_section(runs, name))
             .collect();
         Report {

@@ -50,7 +50,10 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
         let mut out = Vec::new();
         let mut start = 0;
         for (i, c) in s.char_indices().skip(1) {
-            let prev = s[..i].chars().next_back().is_some_and(|p| p.is_ascii_digit());
+            let prev = s[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|p| p.is_ascii_digit());
             if prev != c.is_ascii_digit() {
                 out.push(&s[start..i]);
                 start = i;
@@ -124,7 +127,11 @@ pub fn load(dir: &Path) -> Result<(Vec<Run>, usize)> {
     let mut files = Vec::new();
     for path in paths {
         let file = results::read(&path)?;
-        let relative = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+        let relative = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         files.push((relative, file));
     }
     // Oldest first, so that later entries of the same scenario replace earlier ones.
@@ -172,11 +179,23 @@ mod tests {
 
     #[test]
     fn kernel_releases_sort_by_number() {
-        let mut releases = vec!["6.1.0-28-amd64", "5.10.0", "5.9.16", "6.11.2", "6.1.0-9-amd64"];
+        let mut releases = vec![
+            "6.1.0-28-amd64",
+            "5.10.0",
+            "5.9.16",
+            "6.11.2",
+            "6.1.0-9-amd64",
+        ];
         releases.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(
             releases,
-            ["5.9.16", "5.10.0", "6.1.0-9-amd64", "6.1.0-28-amd64", "6.11.2"]
+            [
+                "5.9.16",
+                "5.10.0",
+                "6.1.0-9-amd64",
+                "6.1.0-28-amd64",
+                "6.11.2"
+            ]
         );
     }
 }

@@ -151,9 +151,8 @@ pub fn outcome_bars(runs: &[Run]) -> String {
         doc = doc.add(text(12.0, y + 15.0, 13.0, name).set("font-weight", "600"));
         y += ROW;
         for run in runs {
-            doc = doc.add(
-                text(PLOT_LEFT - 8.0, y + 12.0, 11.0, &run.label).set("text-anchor", "end"),
-            );
+            doc = doc
+                .add(text(PLOT_LEFT - 8.0, y + 12.0, 11.0, &run.label).set("text-anchor", "end"));
             let Some(result) = run.scenarios.get(name) else {
                 doc = doc.add(
                     text(PLOT_LEFT + 6.0, y + 12.0, 11.0, "not measured")
@@ -245,8 +244,7 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
     let low_decade = (low as f64).log10().floor() as u32;
     let high_decade = ((high as f64).log10().ceil() as u32).max(low_decade + 1);
     let scale = |us: f64| {
-        let t = (us.max(1.0).log10() - f64::from(low_decade))
-            / f64::from(high_decade - low_decade);
+        let t = (us.max(1.0).log10() - f64::from(low_decade)) / f64::from(high_decade - low_decade);
         PLOT_LEFT + t * (PLOT_RIGHT - PLOT_LEFT)
     };
     let top = 64.0;
@@ -322,9 +320,8 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
         doc = doc.add(text(12.0, y + 15.0, 13.0, name).set("font-weight", "600"));
         y += ROW;
         for run in runs {
-            doc = doc.add(
-                text(PLOT_LEFT - 8.0, y + 12.0, 11.0, &run.label).set("text-anchor", "end"),
-            );
+            doc = doc
+                .add(text(PLOT_LEFT - 8.0, y + 12.0, 11.0, &run.label).set("text-anchor", "end"));
             let centre = y + ROW / 2.0 - 2.0;
             let note = |content: &str| {
                 text(PLOT_LEFT + 6.0, y + 12.0, 11.0, content)
