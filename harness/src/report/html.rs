@@ -72,26 +72,6 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "<h3>{}</h3>", escape(&headline.run));
         table(&mut out, &headline.table);
     }
-    out.push_str("<h2>Outcomes</h2>\n<figure>\n");
-    out.push_str(&svg::outcome_bars(report.runs));
-    out.push_str(
-        "\n<figcaption>Share of trials ending in each outcome; hover a segment for its count. \
-         Colours are the same in every chart.</figcaption>\n</figure>\n",
-    );
-    out.push_str("<h2>Time to death</h2>\n");
-    match svg::death_times(report.runs) {
-        Some(chart) => {
-            out.push_str("<figure>\n");
-            out.push_str(&chart);
-            out.push_str(
-                "\n<figcaption>Microseconds from the start of the update to the victim's death, \
-                 one dot per trial in which it died (coloured by the more common way of dying in \
-                 that run); the marks are the median and 90th percentile recorded in the results \
-                 file.</figcaption>\n</figure>\n",
-            );
-        }
-        None => out.push_str("<p>No victim died in any run.</p>\n"),
-    }
     out.push_str("<h2>Differences between kernels</h2>\n");
     if report.runs.len() < 2 {
         out.push_str("<p>Only one run: nothing to compare yet.</p>\n");
@@ -119,6 +99,26 @@ pub fn render(report: &Report) -> String {
             out.push_str("</ul>\n</li>\n");
         }
         out.push_str("</ul>\n");
+    }
+    out.push_str("<h2>Outcomes</h2>\n<figure>\n");
+    out.push_str(&svg::outcome_bars(report.runs));
+    out.push_str(
+        "\n<figcaption>Share of trials ending in each outcome; hover a segment for its count. \
+         Colours are the same in every chart.</figcaption>\n</figure>\n",
+    );
+    out.push_str("<h2>Time to death</h2>\n");
+    match svg::death_times(report.runs) {
+        Some(chart) => {
+            out.push_str("<figure>\n");
+            out.push_str(&chart);
+            out.push_str(
+                "\n<figcaption>Microseconds from the start of the update to the victim's death, \
+                 one dot per trial in which it died (coloured by the more common way of dying in \
+                 that run); the marks are the median and 90th percentile recorded in the results \
+                 file.</figcaption>\n</figure>\n",
+            );
+        }
+        None => out.push_str("<p>No victim died in any run.</p>\n"),
     }
     out.push_str("<h2>Scenarios</h2>\n");
     for section in &report.scenarios {

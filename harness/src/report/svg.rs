@@ -7,6 +7,7 @@ use svg::Document;
 
 use crate::report::class::{self, Class};
 use crate::report::runs::Run;
+use crate::results::ScenarioResult;
 use crate::summary::micros;
 
 const WIDTH: f64 = 920.0;
@@ -220,6 +221,23 @@ fn decade_label(us: u64) -> String {
     }
 }
 
+/// How most victims of `result` that died, died: killed by a signal or exited.
+fn death_class(result: &ScenarioResult) -> Class {
+    let count = |class| -> u64 {
+        result
+            .counts
+            .iter()
+            .filter(|(label, _)| Class::of(label) == class)
+            .map(|(_, count)| count)
+            .sum()
+    };
+    if count(Class::Killed) >= count(Class::Exited) {
+        Class::Killed
+    } else {
+        Class::Exited
+    }
+}
+
 /// Times to death, one dot per trial in which the victim died, on a log axis, with the median
 /// and 90th percentile recorded in the results file marked; `None` when no victim died.
 pub fn death_times(runs: &[Run]) -> Option<String> {
@@ -247,6 +265,14 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
         let t = (us.max(1.0).log10() - f64::from(low_decade)) / f64::from(high_decade - low_decade);
         PLOT_LEFT + t * (PLOT_RIGHT - PLOT_LEFT)
     };
+    let mut death_classes: Vec<Class> = names
+        .iter()
+        .flat_map(|name| runs.iter().filter_map(|run| run.scenarios.get(*name)))
+        .filter(|r| !r.death_times_us.is_empty())
+        .map(death_class)
+        .collect();
+    death_classes.sort_unstable();
+    death_classes.dedup();
     let top = 64.0;
     let rows = names.len() as f64 * (1.0 + runs.len() as f64);
     let bottom = top + rows * ROW;
@@ -274,18 +300,21 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
         "One dot per trial in which the victim died, on a logarithmic time axis",
     )
     .add(legend(
-        vec![
-            (
-                dot(Class::Killed.colour()),
-                "one death (killed)".to_string(),
-            ),
-            (
-                dot(Class::Exited.colour()),
-                "one death (exited)".to_string(),
-            ),
-            (tick(None), "median".to_string()),
-            (tick(Some("3 2")), "90th percentile".to_string()),
-        ],
+        death_classes
+            .into_iter()
+            .map(|class| {
+                let how = if class == Class::Killed {
+                    "killed"
+                } else {
+                    "exited"
+                };
+                (dot(class.colour()), format!("one death ({how})"))
+            })
+            .chain([
+                (tick(None), "median".to_string()),
+                (tick(Some("3 2")), "90th percentile".to_string()),
+            ])
+            .collect(),
         36.0,
     ));
     let mut grid = Group::new().set("stroke-width", 1);
@@ -334,18 +363,7 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
                     doc = doc.add(note(&format!("no deaths in {} trials", result.trials)));
                 }
                 Some(result) => {
-                    let killed: u64 = result
-                        .counts
-                        .iter()
-                        .filter(|(label, _)| Class::of(label) == Class::Killed)
-                        .map(|(_, count)| count)
-                        .sum();
-                    let deaths = result.death_times_us.len() as u64;
-                    let colour = if killed * 2 >= deaths {
-                        Class::Killed.colour()
-                    } else {
-                        Class::Exited.colour()
-                    };
+                    let colour = death_class(result).colour();
                     let mut dots = Group::new().set("fill", colour).set("fill-opacity", 0.55);
                     for (i, us) in result.death_times_us.iter().enumerate() {
                         // Deterministic vertical jitter so that equal times stay visible.
