@@ -1,5 +1,5 @@
-//! The command line (clap): `list`, `scenario`, `suite`, `check`, and the hidden `victim` entry point that
-//! the harness re-executes itself as.
+//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, and the hidden `victim`
+//! entry point that the harness re-executes itself as.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +15,7 @@ use crate::check;
 use crate::environment;
 use crate::error::BadInput;
 use crate::interrupt;
+use crate::report;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
 use crate::scenario::{self, Scenario, Target};
@@ -70,6 +71,15 @@ enum Command {
         /// The update command and its arguments.
         #[arg(last = true, required = true, value_name = "CMD ARGS")]
         command: Vec<String>,
+    },
+    /// Write REPORT.md and report.html from every results file below a directory.
+    Report {
+        /// Directory of results files, searched recursively (e.g. one subfolder per CI runner).
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        results: PathBuf,
+        /// Where to write REPORT.md and report.html (default: the results directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Run as a victim (used by the harness itself).
     #[command(hide = true)]
@@ -167,6 +177,13 @@ pub fn run() -> Result<ExitCode> {
             run,
             command,
         } => check_command(target, fail_unsafe, &run, command),
+        Command::Report { results, out } => {
+            let out = out.as_deref().unwrap_or(&results);
+            for path in report::write(&results, out)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Victim { kind } => victim(kind),
     }
 }
@@ -288,8 +305,8 @@ fn run_scenarios(
     let mut environment = environment::collect(workdir.path());
     let results_path = results::path_for(&args.results, &environment.kernel_release);
     if results_path.exists() {
-        // Refuse to run at all if the file we would merge into is unreadable.
-        results::read(&results_path)?;
+        // Refuse to run at all if the file we would merge into is unreadable or another machine's.
+        results::read_own(&results_path, &environment)?;
     }
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let trials_of = |s: &Scenario| args.trials.or(s.file.trials).unwrap_or(default_trials);

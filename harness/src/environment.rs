@@ -1,5 +1,6 @@
 //! The environment block of a results file: what was measured on (kernel, arch, filesystem of the
-//! work dir, libc, CPU, memory, virtualization, distribution, clobber version).
+//! work dir, libc, CPU, memory, virtualization, distribution, clobber version, and a short stable
+//! machine id so that runs of one kernel release on different machines stay apart).
 
 use std::collections::BTreeMap;
 use std::ffi::CStr;
@@ -37,6 +38,11 @@ pub struct Environment {
     /// The first line of `--version` of each real tool that the scenarios ran, by name.
     #[serde(default)]
     pub tools: BTreeMap<String, String>,
+    /// Short stable id of the machine: 8 hex digits of a hash of /etc/machine-id (never the id
+    /// itself), or the `clobber.machine=` kernel parameter in a VM, or `unknown`. Default (files
+    /// written before it existed): empty.
+    #[serde(default)]
+    pub machine_id: String,
 }
 
 fn mount_fstype(path: &Path) -> Option<String> {
@@ -101,8 +107,7 @@ fn memory_mib() -> u64 {
         .unwrap_or(0)
 }
 
-fn virtualization(cpuinfo: &str) -> String {
-    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+fn virtualization(cpuinfo: &str, cmdline: &str) -> String {
     if let Some(virt) = cmdline
         .split_whitespace()
         .find_map(|word| word.strip_prefix("clobber.virt="))
@@ -131,6 +136,38 @@ fn distribution() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// 64-bit FNV-1a: a small hash whose value is fixed by its definition, unlike std's hashers.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The short id of a machine whose systemd machine id is `machine_id`: the top 32 bits of a hash
+/// of it, keyed by the application as machine-id(5) asks, in 8 hex digits.
+pub fn short_machine_id(machine_id: &str) -> String {
+    let mut keyed = b"clobber machine id\0".to_vec();
+    keyed.extend_from_slice(machine_id.trim().as_bytes());
+    format!("{:08x}", fnv1a64(&keyed) >> 32)
+}
+
+/// The machine id of this machine: given on the kernel command line of a VM the harness booted
+/// (`clobber.machine=`, the host's short id), or derived from /etc/machine-id.
+fn machine_id(cmdline: &str) -> String {
+    if let Some(id) = cmdline
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("clobber.machine="))
+    {
+        return id.to_string();
+    }
+    ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .find(|id| !id.trim().is_empty())
+        .map(|id| short_machine_id(&id))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Describes this machine, with `workdir` as the place where victims run.
 pub fn collect(workdir: &Path) -> Environment {
     let uts = uname().ok();
@@ -140,6 +177,7 @@ pub fn collect(workdir: &Path) -> Environment {
             .unwrap_or_else(|| "unknown".into())
     };
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
     Environment {
         kernel_release: field(|u| u.release()),
         kernel_version: field(|u| u.version()),
@@ -151,9 +189,32 @@ pub fn collect(workdir: &Path) -> Environment {
             .map(|n| n.get())
             .unwrap_or(1),
         memory_mib: memory_mib(),
-        virtualization: virtualization(&cpuinfo),
+        virtualization: virtualization(&cpuinfo, &cmdline),
         distribution: distribution(),
         clobber_version: env!("CARGO_PKG_VERSION").to_string(),
         tools: BTreeMap::new(),
+        machine_id: machine_id(&cmdline),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn machine_ids_are_short_stable_and_keyed() {
+        let id = short_machine_id("3d1219c7c4c5404aaa1f6d2a48adfda4\n");
+        assert_eq!(id, short_machine_id("3d1219c7c4c5404aaa1f6d2a48adfda4"));
+        assert_eq!(id.len(), 8);
+        assert!(!id.contains("3d1219c7"));
+        assert_ne!(id, short_machine_id("00000000000000000000000000000000"));
+        assert_eq!(machine_id("quiet clobber.machine=ab12cd34 x"), "ab12cd34");
     }
 }

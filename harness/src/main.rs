@@ -12,6 +12,7 @@ mod error;
 mod interrupt;
 mod method;
 mod outcome;
+mod report;
 mod results;
 mod runner;
 mod scenario;

@@ -91,6 +91,9 @@ pub struct ScenarioResult {
     pub name: String,
     /// The scenario's one-line description.
     pub description: String,
+    /// What happens and why, from the scenario file. Default (older files): empty.
+    #[serde(default)]
+    pub explanation: String,
     /// Update method (e.g. `truncate-write`), or the command run (e.g. `cp {new} {target}`).
     pub method: String,
     /// Target kind.
@@ -225,6 +228,11 @@ fn blast_trial(trial: &Trial) -> BlastTrial {
 }
 
 impl ScenarioResult {
+    /// Observations behind the counts: trials × victims per trial.
+    pub fn observations(&self) -> u64 {
+        self.trials * self.victims_per_trial
+    }
+
     /// The entry of a scenario that could not run here, saying why.
     pub fn not_run(scenario: &Scenario, reason: String) -> ScenarioResult {
         let mut result = ScenarioResult::from_trials(scenario, &[], 0, 0);
@@ -300,6 +308,7 @@ impl ScenarioResult {
         ScenarioResult {
             name: scenario.name.clone(),
             description: scenario.file.description.clone(),
+            explanation: scenario.file.explanation.clone(),
             method: method_name(scenario),
             target: scenario.file.target,
             victim: victim_description(scenario),
@@ -343,13 +352,30 @@ pub fn read(path: &Path) -> Result<ResultsFile> {
     })
 }
 
+/// Reads a results file to merge into from `environment`: one measured on another machine is bad
+/// input, so that runs of one kernel release on two machines never mix.
+pub fn read_own(path: &Path, environment: &Environment) -> Result<ResultsFile> {
+    let file = read(path)?;
+    let theirs = &file.environment.machine_id;
+    if !theirs.is_empty() && *theirs != environment.machine_id {
+        return Err(BadInput(format!(
+            "{}: holds results of machine {theirs}, this is machine {}; give each machine its own --results directory (clobber report reads them all)",
+            path.display(),
+            environment.machine_id
+        ))
+        .into());
+    }
+    Ok(file)
+}
+
 /// Writes `entry` into the results file for `environment` in `dir`, replacing an entry of the same
-/// name and keeping the others. Atomic: written to a temporary file and renamed.
+/// name and keeping the others. Atomic: written to a temporary file and renamed. A file of the same
+/// kernel release measured on another machine is never merged into: that is bad input.
 pub fn merge(dir: &Path, environment: &Environment, entry: ScenarioResult) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = path_for(dir, &environment.kernel_release);
     let mut file = if path.exists() {
-        read(&path)?
+        read_own(&path, environment)?
     } else {
         ResultsFile {
             schema_version: SCHEMA_VERSION,

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use crate::results::ScenarioResult;
 use crate::stats::Percentiles;
 
-fn micros(us: u64) -> String {
+/// A duration in microseconds for people: `850 µs`, `12.4 ms`.
+pub fn micros(us: u64) -> String {
     if us >= 10_000 {
         format!("{:.1} ms", us as f64 / 1000.0)
     } else {

@@ -1,6 +1,7 @@
 //! Integration tests: real scenarios, real victims, on the running kernel. Each test works in its
 //! own fresh directory and asserts outcome classes that hold on every current kernel.
 
+mod report;
 mod util;
 
 use util::{assert_ok, count, count_prefix, Dir};
