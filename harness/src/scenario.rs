@@ -282,6 +282,19 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             if argv.is_empty() || argv[0].trim().is_empty() {
                 return Err(bad(source, text, "command", "is empty".into()));
             }
+            let outside = argv.iter().skip(1).find(|arg| {
+                let rest = arg.replace("{new}", "").replace("{target}", "");
+                rest.split(|c: char| c.is_whitespace() || c == '=' || c == '"' || c == '\'')
+                    .any(|word| word.starts_with('/') || word.split('/').any(|part| part == ".."))
+            });
+            if let Some(arg) = outside {
+                return Err(bad(
+                    source,
+                    text,
+                    "command",
+                    format!("`{arg}` names a path outside the work dir; a scenario may only write {{new}} and {{target}}"),
+                ));
+            }
             if !argv.iter().any(|arg| arg.contains("{target}")) {
                 return Err(bad(
                     source,
@@ -482,6 +495,23 @@ share = "most"
         let text = GOOD.replace("target = \"lib\"", "target = \"lib\"\ncommand = [\"cp\"]");
         let err = parse("a", "a.toml", &text).unwrap_err().0;
         assert!(err.contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn a_command_may_not_name_paths_outside_the_work_dir() {
+        for arg in ["/etc/passwd", "../x", "of=/lib/x", "a/../../b"] {
+            let text = GOOD.replace(
+                "method = \"truncate-write\"",
+                &format!("command = [\"cp\", \"{{target}}\", \"{arg}\"]"),
+            );
+            let err = parse("a", "a.toml", &text).unwrap_err().0;
+            assert!(err.contains("outside the work dir"), "{arg}: {err}");
+        }
+        let text = GOOD.replace(
+            "method = \"truncate-write\"",
+            "command = [\"/bin/dd\", \"if={new}\", \"of={target}\"]",
+        );
+        assert!(parse("a", "a.toml", &text).is_ok());
     }
 
     #[test]
