@@ -6,7 +6,9 @@ CARGO ?= cargo
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 DATADIR = $(DESTDIR)$(PREFIX)/share/clobber
 
-.PHONY: all build test test-deps lint install uninstall clean
+FUZZ_RUNS ?= 1000000
+
+.PHONY: all build test test-deps lint fuzz-build fuzz bench install uninstall clean
 
 all: build
 
@@ -20,8 +22,29 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: test-deps lint
+test: test-deps lint fuzz-build
 	$(CARGO) test --workspace --locked
+
+# The fuzz targets must keep building, and replaying their corpus must not panic.
+fuzz-build:
+	$(CARGO) build --locked --manifest-path fuzz/Cargo.toml
+	fuzz/target/debug/scenario_file -runs=0 fuzz/corpus/scenario_file
+	fuzz/target/debug/results_file -runs=0 fuzz/corpus/results_file
+
+# Coverage-guided fuzzing with cargo-fuzz (stable toolchain, no sanitizer), FUZZ_RUNS inputs each;
+# new inputs go to fuzz/target/corpus, the committed corpus stays small.
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	for target in scenario_file results_file; do \
+		mkdir -p fuzz/target/corpus/$$target && \
+		(cd fuzz && cargo fuzz run -s none -O $$target target/corpus/$$target corpus/$$target -- -runs=$(FUZZ_RUNS)) || exit 1; \
+	done
+
+# Trials per second next to the floor, memory over a long run, and what each update method costs.
+bench:
+	$(CARGO) build --release --locked
+	target/release/clobber bench
+	$(CARGO) bench --locked -p clobber --bench methods
 
 install: build
 	install -d $(BINDIR) $(DATADIR)/scenarios

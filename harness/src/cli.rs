@@ -1,5 +1,5 @@
-//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, and the hidden `victim`
-//! entry point that the harness re-executes itself as.
+//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, `bench`, and the
+//! hidden `victim` entry point that the harness re-executes itself as.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use clobber_victims::{dlopen_loop, harden, mmap_reader};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::bench;
 use crate::check;
 use crate::environment;
 use crate::error::BadInput;
@@ -80,6 +81,21 @@ enum Command {
         /// Where to write REPORT.md and report.html (default: the results directory).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Measure trials per second next to the floor (spawn, load, exit) and memory over a long run.
+    Bench {
+        /// Trials per scenario for the rates (and floor iterations).
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+        trials: u32,
+        /// Trials of the long run that samples memory.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        long: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Where victims and their files live (default: a fresh temporary directory, removed after).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
     },
     /// Run as a victim (used by the harness itself).
     #[command(hide = true)]
@@ -181,6 +197,24 @@ pub fn run() -> Result<ExitCode> {
             let out = out.as_deref().unwrap_or(&results);
             for path in report::write(&results, out)? {
                 println!("wrote {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            trials,
+            long,
+            json,
+            workdir,
+        } => {
+            interrupt::install()?;
+            let workdir = Workdir::new(workdir.as_deref())?;
+            let report = bench::run(workdir.path(), trials, long, &mut |stage| {
+                eprintln!("clobber bench: {stage}")
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", bench::render(&report));
             }
             Ok(ExitCode::SUCCESS)
         }

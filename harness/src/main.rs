@@ -1,27 +1,9 @@
-//! clobber: reproduce, measure and explain what overwriting mapped files does to the programs that
-//! map them. `main` is thin: it runs the CLI and turns errors into exit statuses (1 harness error,
-//! 2 bad usage or input, 130 interrupted).
-
-mod check;
-mod cli;
-mod detect;
-mod elf;
-mod embedded;
-mod environment;
-mod error;
-mod interrupt;
-mod method;
-mod outcome;
-mod report;
-mod results;
-mod runner;
-mod scenario;
-mod stats;
-mod summary;
-mod tool;
-mod victim;
+//! The `clobber` binary: runs the CLI and turns errors into exit statuses (1 harness error, 2 bad
+//! usage or input, 130 interrupted).
 
 use std::process::ExitCode;
+
+use clobber::{cli, error};
 
 fn main() -> ExitCode {
     match cli::run() {

@@ -81,6 +81,27 @@ fn pwrite_all(fd: &OwnedFd, bytes: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Writes `new` to a temporary file beside `target`, fsync()s it when `sync` (what dpkg and rpm
+/// do; `temp-rename` always does), and renames it over `target`.
+pub fn temp_rename(target: &Path, new: &[u8], mode: u32, sync: bool) -> Result<(), Errno> {
+    let name = target.file_name().ok_or(Errno::EINVAL)?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(".clobber-tmp");
+    let temp = target.with_file_name(temp_name);
+    let fd = open_fd(
+        &temp,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+        mode,
+    )?;
+    write_all(&fd, new)?;
+    if sync {
+        fsync(fd.as_raw_fd())?;
+    }
+    drop(fd);
+    renameat(None, &temp, None, target)
+}
+
 /// Applies `method` to `target`, putting `new` (the new version's bytes) in place with file mode
 /// `mode` where a file is created. Returns the errno of the first refused system call.
 pub fn apply(method: Method, target: &Path, new: &[u8], mode: u32) -> Result<(), Errno> {
@@ -98,22 +119,7 @@ pub fn apply(method: Method, target: &Path, new: &[u8], mode: u32) -> Result<(),
             )?;
             write_all(&fd, new)
         }
-        Method::TempRename => {
-            let name = target.file_name().ok_or(Errno::EINVAL)?;
-            let mut temp_name = std::ffi::OsString::from(".");
-            temp_name.push(name);
-            temp_name.push(".clobber-tmp");
-            let temp = target.with_file_name(temp_name);
-            let fd = open_fd(
-                &temp,
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
-                mode,
-            )?;
-            write_all(&fd, new)?;
-            fsync(fd.as_raw_fd())?;
-            drop(fd);
-            renameat(None, &temp, None, target)
-        }
+        Method::TempRename => temp_rename(target, new, mode, true),
         Method::InplaceWrite => {
             let fd = open_fd(target, OFlag::O_WRONLY, 0)?;
             pwrite_all(&fd, new)

@@ -340,16 +340,28 @@ pub fn path_for(dir: &Path, release: &str) -> PathBuf {
 
 /// Reads a results file; a file that does not parse is bad input naming the file.
 pub fn read(path: &Path) -> Result<ResultsFile> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|err| {
+    let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(parse(&text, path)?)
+}
+
+/// Parses the bytes of a results file read from `path` (named in the error).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<ResultsFile, BadInput> {
+    let file: ResultsFile = serde_json::from_slice(bytes).map_err(|err| {
         BadInput(format!(
             "{}: not a clobber results file (line {}, column {}: {err}); move it away or fix it, it was left untouched",
             path.display(),
             err.line(),
             err.column()
         ))
-        .into()
-    })
+    })?;
+    if file.schema_version > SCHEMA_VERSION {
+        return Err(BadInput(format!(
+            "{}: schema_version {} is newer than this clobber understands ({SCHEMA_VERSION}); upgrade clobber",
+            path.display(),
+            file.schema_version
+        )));
+    }
+    Ok(file)
 }
 
 /// Reads a results file to merge into from `environment`: one measured on another machine is bad

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clobber_victims::mmap_reader::data_file;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 
 use crate::detect;
 use crate::elf;
@@ -21,7 +21,7 @@ use crate::method;
 use crate::outcome::Outcome;
 use crate::scenario::{Scenario, Target, Update};
 use crate::tool;
-use crate::victim::{Program, Readiness, Victim};
+use crate::victim::{wait_fds, Program, Readiness, Victim};
 
 /// Iterations a surviving victim must complete after the update before its view is read.
 const SETTLE_ITERATIONS: u64 = 3;
@@ -31,6 +31,8 @@ const HUNG_AFTER: Duration = Duration::from_secs(2);
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound of the random delay between readiness and the update.
 const MAX_JITTER_MICROS: u64 = 500;
+/// How long one look at the victims waits for a death before checking their progress.
+const POLL_INTERVAL: Duration = Duration::from_micros(100);
 /// Pages in the data file of data targets (256 KiB).
 const DATA_PAGES: usize = 64;
 
@@ -325,7 +327,7 @@ fn ready(victim: &mut Victim) -> Result<u64> {
     }
 }
 
-/// Waits up to 1 ms for any victim still undecided to die.
+/// Waits up to [`POLL_INTERVAL`] for any victim still undecided to die.
 fn wait_any(victims: &[Victim], undecided: &[bool]) -> Result<()> {
     let mut fds: Vec<PollFd> = victims
         .iter()
@@ -333,7 +335,7 @@ fn wait_any(victims: &[Victim], undecided: &[bool]) -> Result<()> {
         .filter(|(_, open)| **open)
         .map(|(victim, _)| PollFd::new(victim.pidfd(), PollFlags::POLLIN))
         .collect();
-    match poll(&mut fds, PollTimeout::from(1u8)) {
+    match wait_fds(&mut fds, POLL_INTERVAL) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
         Err(err) => Err(err).context("polling victims"),
     }

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clobber_victims::status::{self, Status};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
 
+use crate::error::Interrupted;
+use crate::interrupt;
 use crate::scenario::{Binding, Mapping};
 
 /// Which victim program runs, and how it uses its target.
@@ -192,6 +195,9 @@ impl Victim {
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Readiness> {
         let deadline = Instant::now() + timeout;
         loop {
+            if interrupt::requested() {
+                return Err(Interrupted.into());
+            }
             if self.status.get(status::STATE) == status::READY {
                 return Ok(Readiness::Ready(self.status.get(status::FIRST)));
             }
@@ -222,16 +228,7 @@ impl Victim {
             return Ok(Some(exit));
         }
         let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
-        let millis = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        let ready = if timeout.is_zero() {
-            poll(&mut fds, PollTimeout::ZERO)
-        } else {
-            poll(
-                &mut fds,
-                PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
-            )
-        };
-        match ready {
+        match wait_fds(&mut fds, timeout) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(None),
             Ok(_) => {
                 let exit = self.child.wait().context("reaping victim")?;
@@ -251,6 +248,12 @@ impl Drop for Victim {
             let _ = self.child.wait();
         }
     }
+}
+
+/// ppoll(2) on `fds` for at most `timeout`, with microsecond resolution (poll(2) rounds up to
+/// milliseconds, which would dominate a trial's cost).
+pub fn wait_fds(fds: &mut [PollFd], timeout: Duration) -> nix::Result<i32> {
+    ppoll(fds, Some(TimeSpec::from_duration(timeout)), None)
 }
 
 /// The harness's own executable, re-executed for the dlopen and mmap victims.

@@ -3,6 +3,7 @@
 
 mod check;
 mod methods;
+mod reliability;
 mod report;
 mod util;
 
@@ -223,4 +224,24 @@ fn list_shows_the_whole_catalogue() {
     }
     let text = dir.clobber(&["list"]).output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).lines().count() >= 10);
+}
+
+#[test]
+fn bench_measures_rates_next_to_the_floor_and_memory() {
+    let dir = Dir::new();
+    let output = dir
+        .clobber(&["bench", "--trials", "5", "--long", "20", "--json"])
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["floor_per_second"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    let rates = report["rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 2);
+    assert_eq!(rates[1]["scenario"], "install-over-lib");
+    assert_eq!(rates[1]["spawns_per_trial"], 2);
+    assert_eq!(report["memory"]["rss_kib"].as_array().unwrap().len(), 11);
 }

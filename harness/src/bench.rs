@@ -1,0 +1,181 @@
+//! `clobber bench`: how fast trials run, next to the floor measured in the same run (the cost of
+//! spawning the same victim, loading the library, running it once, and killing and reaping it),
+//! and the harness's memory over a long run (VmRSS and its peak VmHWM from /proc/self/status).
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::embedded;
+use crate::runner::Runner;
+use crate::scenario::{self, Binding};
+use crate::victim::{Program, Readiness, Victim};
+
+/// Trials per second of one scenario.
+#[derive(Debug, Serialize)]
+pub struct Rate {
+    /// Scenario name.
+    pub scenario: String,
+    /// Trials run.
+    pub trials: u32,
+    /// Trials per second.
+    pub per_second: f64,
+    /// Milliseconds per trial.
+    pub ms_per_trial: f64,
+    /// Cost of a trial over the cost of the floor.
+    pub over_floor: f64,
+    /// Victim processes a trial starts (2 when a new process checks the new version).
+    pub spawns_per_trial: u32,
+    /// Cost of a trial over the floor times the spawns it needs: the harness's own overhead.
+    pub over_floor_per_spawn: f64,
+}
+
+/// Memory of the harness process during a long run, in KiB.
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    /// Scenario of the long run.
+    pub scenario: String,
+    /// (trials done, VmRSS KiB) samples.
+    pub rss_kib: Vec<(u32, u64)>,
+    /// VmHWM (peak RSS) at the end, KiB.
+    pub peak_kib: u64,
+}
+
+/// Everything `clobber bench` measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Spawn a victim, load the library, run it once, kill and reap: per second.
+    pub floor_per_second: f64,
+    /// Milliseconds per floor iteration.
+    pub floor_ms: f64,
+    /// Trial rates.
+    pub rates: Vec<Rate>,
+    /// Memory over the long run.
+    pub memory: Memory,
+}
+
+fn status_kib(field: &str) -> Result<u64> {
+    let status = fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/self/status"))
+}
+
+fn floor(dir: &Path, iterations: u32) -> Result<Duration> {
+    fs::create_dir_all(dir)?;
+    let lib = dir.join("libvictim.so");
+    fs::write(&lib, embedded::LIB_V1)?;
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let mut victim = Victim::spawn(
+            &Program::Dlopen(Binding::Now),
+            &lib,
+            &dir.join("status"),
+            &dir.join("stderr"),
+        )?;
+        if let Readiness::Died(exit) = victim.wait_ready(Duration::from_secs(20))? {
+            bail!("floor victim died before it was ready: {exit}");
+        }
+    }
+    Ok(started.elapsed() / iterations)
+}
+
+/// Runs the benchmark in `workdir`: `trials` trials each of cp-over-lib and install-over-lib,
+/// the same number of floor iterations, and a `long` trial run of cp-over-lib for memory.
+pub fn run(
+    workdir: &Path,
+    trials: u32,
+    long: u32,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report> {
+    let catalogue = scenario::load_catalogue(None)?;
+    progress("floor");
+    let floor = floor(&workdir.join("floor"), trials)?;
+    let floor_s = floor.as_secs_f64();
+    let mut rates = Vec::new();
+    for name in ["cp-over-lib", "install-over-lib"] {
+        progress(name);
+        let chosen = scenario::select(&catalogue, &[name.to_string()])?;
+        let mut runner = Runner::new(workdir, 1);
+        let started = Instant::now();
+        runner.run(&chosen[0], trials, &mut |_| {})?;
+        let per_trial = started.elapsed().as_secs_f64() / f64::from(trials);
+        let spawns = chosen[0].victims() * if chosen[0].file.new_process { 2 } else { 1 };
+        rates.push(Rate {
+            spawns_per_trial: spawns,
+            over_floor_per_spawn: per_trial / (floor_s * f64::from(spawns)),
+            scenario: name.into(),
+            trials,
+            per_second: 1.0 / per_trial,
+            ms_per_trial: per_trial * 1000.0,
+            over_floor: per_trial / floor_s,
+        });
+    }
+    progress("memory");
+    let chosen = scenario::select(&catalogue, &["cp-over-lib".to_string()])?;
+    let mut runner = Runner::new(workdir, 2);
+    let mut done = 0u32;
+    let mut samples = vec![(0, status_kib("VmRSS:")?)];
+    let mut failed = None;
+    runner.run(&chosen[0], long, &mut |_| {
+        done += 1;
+        if done.is_multiple_of((long / 10).max(1)) {
+            match status_kib("VmRSS:") {
+                Ok(kib) => samples.push((done, kib)),
+                Err(err) => failed = Some(err),
+            }
+        }
+    })?;
+    if let Some(err) = failed {
+        return Err(err);
+    }
+    Ok(Report {
+        floor_per_second: 1.0 / floor_s,
+        floor_ms: floor_s * 1000.0,
+        rates,
+        memory: Memory {
+            scenario: "cp-over-lib".into(),
+            rss_kib: samples,
+            peak_kib: status_kib("VmHWM:")?,
+        },
+    })
+}
+
+/// The human rendering of a report.
+pub fn render(report: &Report) -> String {
+    let mut out = format!(
+        "floor (spawn victim, load library, run once, kill and reap): {:.1} ms, {:.0}/s\n",
+        report.floor_ms, report.floor_per_second
+    );
+    for rate in &report.rates {
+        out.push_str(&format!(
+            "{:<18} {:>5} trials  {:.1} ms/trial  {:.0} trials/s  {:.2}× the floor ({} spawn(s) per trial: {:.2}× per spawn)\n",
+            rate.scenario,
+            rate.trials,
+            rate.ms_per_trial,
+            rate.per_second,
+            rate.over_floor,
+            rate.spawns_per_trial,
+            rate.over_floor_per_spawn
+        ));
+    }
+    let rss: Vec<String> = report
+        .memory
+        .rss_kib
+        .iter()
+        .map(|(trials, kib)| format!("{trials}:{:.1}", *kib as f64 / 1024.0))
+        .collect();
+    out.push_str(&format!(
+        "memory over {} trials of {}: VmRSS MiB by trials done {}; peak {:.1} MiB\n",
+        report.memory.rss_kib.last().map_or(0, |s| s.0),
+        report.memory.scenario,
+        rss.join(" "),
+        report.memory.peak_kib as f64 / 1024.0
+    ));
+    out
+}

@@ -1,0 +1,24 @@
+//! clobber: reproduce, measure and explain what overwriting mapped files does to the programs that
+//! map them. The library holds every stage (scenario files, update methods, victims, trials,
+//! results, reports); the `clobber` binary is a thin CLI over it, and the benchmarks and fuzz
+//! targets use it directly.
+
+pub mod bench;
+pub mod check;
+pub mod cli;
+pub mod detect;
+pub mod elf;
+pub mod embedded;
+pub mod environment;
+pub mod error;
+pub mod interrupt;
+pub mod method;
+pub mod outcome;
+pub mod report;
+pub mod results;
+pub mod runner;
+pub mod scenario;
+pub mod stats;
+pub mod summary;
+pub mod tool;
+pub mod victim;
