@@ -21,6 +21,7 @@ test-deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	scripts/actionlint .github/workflows/*.yml
 
 test: test-deps lint fuzz-build
 	$(CARGO) test --workspace --locked
