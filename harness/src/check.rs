@@ -47,6 +47,7 @@ pub fn scenario(target: Target, argv: Vec<String>) -> Scenario {
             binding: None,
             new_process: true,
             victims: None,
+            layer: None,
             trials: None,
             expect: Expectation {
                 outcomes: vec!["unchanged".into()],

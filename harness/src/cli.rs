@@ -15,11 +15,12 @@ use crate::bench;
 use crate::check;
 use crate::environment;
 use crate::error::BadInput;
+use crate::filesystem::{FsKind, Mounted};
 use crate::interrupt;
 use crate::report;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
-use crate::scenario::{self, Scenario, Target};
+use crate::scenario::{self, Layer, Scenario, Target};
 use crate::summary;
 use crate::tool;
 
@@ -122,6 +123,10 @@ struct RunArgs {
     /// Seed of the random delay before each update (default: from the clock; recorded).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run on a fresh filesystem of this type, mounted in the work dir (needs root); results go
+    /// to DIR/<release>.<fs>.json. Default: the work dir's own filesystem, DIR/<release>.json.
+    #[arg(long, value_enum)]
+    fs: Option<FsKind>,
 }
 
 #[derive(Subcommand)]
@@ -336,8 +341,20 @@ fn run_scenarios(
 ) -> Result<Vec<ScenarioResult>> {
     interrupt::install()?;
     let workdir = Workdir::new(args.workdir.as_deref())?;
-    let mut environment = environment::collect(workdir.path());
-    let results_path = results::path_for(&args.results, &environment.kernel_release);
+    let mounted = args
+        .fs
+        .map(|kind| Mounted::new(kind, workdir.path()))
+        .transpose()?;
+    let run_dir = mounted.as_ref().map_or(workdir.path(), |m| m.work());
+    let mut environment = environment::collect(run_dir);
+    let results_path = match &mounted {
+        Some(m) => results::path_for_fs(
+            &args.results,
+            &environment.kernel_release,
+            &m.kind().to_string(),
+        ),
+        None => results::path_for(&args.results, &environment.kernel_release),
+    };
     if results_path.exists() {
         // Refuse to run at all if the file we would merge into is unreadable or another machine's.
         results::read_own(&results_path, &environment)?;
@@ -379,9 +396,17 @@ fn run_scenarios(
                 None => true,
             })
             .collect();
-        let result = if missing.is_empty() {
+        let overlay = mounted.as_ref().and_then(Mounted::overlay).cloned();
+        let needs_overlay = scenario.layer() == Layer::Lower && overlay.is_none();
+        let result = if needs_overlay {
+            bar.inc(u64::from(trials));
+            ScenarioResult::not_run(
+                scenario,
+                "it writes an overlay's lower layer: run it with --fs overlay".into(),
+            )
+        } else if missing.is_empty() {
             let started = Instant::now();
-            let mut runner = Runner::new(workdir.path(), seed);
+            let mut runner = Runner::new(run_dir, seed).with_overlay(overlay);
             let records = runner.run(scenario, trials, &mut |_| bar.inc(1))?;
             let mut result = ScenarioResult::from_trials(
                 scenario,
@@ -400,7 +425,7 @@ fn run_scenarios(
             bar.inc(u64::from(trials));
             ScenarioResult::not_run(scenario, format!("{} not found", missing.join(", ")))
         };
-        results::merge(&args.results, &environment, result.clone())?;
+        results::merge_into(&results_path, &environment, result.clone())?;
         bar.suspend(|| println!("{}", summary::render(&result)));
         finished.push(result);
     }

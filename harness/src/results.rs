@@ -338,6 +338,12 @@ pub fn path_for(dir: &Path, release: &str) -> PathBuf {
     dir.join(format!("{release}.json"))
 }
 
+/// The results file for `release` measured on a chosen filesystem (`--fs`): results are keyed
+/// by (kernel release, filesystem), so each filesystem has its own file.
+pub fn path_for_fs(dir: &Path, release: &str, fs: &str) -> PathBuf {
+    dir.join(format!("{release}.{fs}.json"))
+}
+
 /// Reads a results file; a file that does not parse is bad input naming the file.
 pub fn read(path: &Path) -> Result<ResultsFile> {
     let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -384,8 +390,22 @@ pub fn read_own(path: &Path, environment: &Environment) -> Result<ResultsFile> {
 /// name and keeping the others. Atomic: written to a temporary file and renamed. A file of the same
 /// kernel release measured on another machine is never merged into: that is bad input.
 pub fn merge(dir: &Path, environment: &Environment, entry: ScenarioResult) -> Result<PathBuf> {
+    merge_into(
+        &path_for(dir, &environment.kernel_release),
+        environment,
+        entry,
+    )
+}
+
+/// Like [`merge`], into the results file at `path`.
+pub fn merge_into(
+    path: &Path,
+    environment: &Environment,
+    entry: ScenarioResult,
+) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = path_for(dir, &environment.kernel_release);
+    let path = path.to_path_buf();
     let mut file = if path.exists() {
         read_own(&path, environment)?
     } else {

@@ -16,10 +16,11 @@ use crate::detect;
 use crate::elf;
 use crate::embedded;
 use crate::error::Interrupted;
+use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
-use crate::scenario::{Scenario, Target, Update};
+use crate::scenario::{Layer, Scenario, Target, Update};
 use crate::tool;
 use crate::victim::{wait_fds, Program, Readiness, Victim};
 
@@ -144,12 +145,19 @@ impl Materials {
 pub struct Runner {
     workdir: PathBuf,
     rng: fastrand::Rng,
+    overlay: Option<Overlay>,
 }
 
 /// One scenario being run: its directory, files and victim program.
 struct Setup {
+    /// Where victims run and their status files live.
     dir: PathBuf,
+    /// Where the scenario's files are put: `dir`, or the overlay's lower layer.
+    base: PathBuf,
+    /// The file the victims use.
     target: PathBuf,
+    /// The file the update writes: `target`, or its lower-layer file.
+    update_target: PathBuf,
     new_path: PathBuf,
     materials: Materials,
     program: Program,
@@ -164,7 +172,15 @@ impl Runner {
         Runner {
             workdir: workdir.to_path_buf(),
             rng: fastrand::Rng::with_seed(seed),
+            overlay: None,
         }
+    }
+
+    /// Runs from an overlay's merged directory (`workdir` must be it): files are put into the
+    /// lower layer and the overlay is mounted afresh before each trial.
+    pub fn with_overlay(mut self, overlay: Option<Overlay>) -> Runner {
+        self.overlay = overlay;
+        self
     }
 
     /// Runs `trials` trials of `scenario`, calling `on_trial` after each.
@@ -193,14 +209,25 @@ impl Runner {
 
     fn setup(&self, scenario: &Scenario) -> Result<Setup> {
         let dir = self.workdir.join(&scenario.name);
-        fs::create_dir_all(dir.join("new"))
-            .with_context(|| format!("creating {}", dir.display()))?;
+        let base = match &self.overlay {
+            Some(overlay) => overlay.lower.join(&scenario.name),
+            None => dir.clone(),
+        };
+        fs::create_dir_all(base.join("new"))
+            .with_context(|| format!("creating {}", base.display()))?;
         let materials = Materials::for_target(scenario.file.target)?;
         for (name, bytes) in &materials.support {
-            write_file(&dir.join(name), bytes, 0o755)?;
+            write_file(&base.join(name), bytes, 0o755)?;
+        }
+        if let Some(overlay) = &self.overlay {
+            overlay.remount()?;
         }
         let target = dir.join(materials.file_name);
-        let new_path = dir.join("new").join(materials.file_name);
+        let update_target = match scenario.layer() {
+            Layer::Lower => base.join(materials.file_name),
+            Layer::Merged => target.clone(),
+        };
+        let new_path = base.join("new").join(materials.file_name);
         let program = match scenario.file.target {
             Target::Lib => Program::Dlopen(scenario.binding()),
             Target::Exe => Program::Exe,
@@ -217,7 +244,9 @@ impl Runner {
             victims: scenario.victims(),
             new_process: scenario.file.new_process,
             dir,
+            base,
             target,
+            update_target,
             new_path,
             materials,
             program,
@@ -226,7 +255,14 @@ impl Runner {
 
     fn trial(&mut self, setup: &Setup) -> Result<Trial> {
         let target = &setup.target;
-        write_file(target, &setup.materials.old, setup.materials.mode)?;
+        match &self.overlay {
+            Some(overlay) => {
+                let lower = setup.base.join(setup.materials.file_name);
+                write_file(&lower, &setup.materials.old, setup.materials.mode)?;
+                overlay.remount()?;
+            }
+            None => write_file(target, &setup.materials.old, setup.materials.mode)?,
+        }
         if matches!(setup.update, Update::Command(_)) {
             // A command may move or consume the new version (mv): give each trial a fresh one.
             write_file(&setup.new_path, &setup.materials.new, setup.materials.mode)?;
@@ -249,12 +285,16 @@ impl Runner {
 
         let start = Instant::now();
         let applied = match &setup.update {
-            Update::Syscalls(method) => {
-                method::apply(*method, target, &setup.materials.new, setup.materials.mode)
-                    .map_err(|errno| (format!("{errno:?}"), String::new()))
-            }
+            Update::Syscalls(method) => method::apply(
+                *method,
+                &setup.update_target,
+                &setup.materials.new,
+                setup.materials.mode,
+            )
+            .map_err(|errno| (format!("{errno:?}"), String::new())),
             Update::Command(argv) => {
-                tool::run(&tool::substitute(argv, &setup.new_path, target), &setup.dir)?
+                let argv = tool::substitute(argv, &setup.new_path, &setup.update_target);
+                tool::run(&argv, &setup.dir)?
             }
         };
         let update_us = start.elapsed().as_micros() as u64;

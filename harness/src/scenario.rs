@@ -64,6 +64,17 @@ pub enum Binding {
     Lazy,
 }
 
+/// Which overlayfs layer an update writes to (runs with `--fs overlay`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layer {
+    /// Through the merged directory the victims run from (the default).
+    #[default]
+    Merged,
+    /// Straight into the lower layer's file, under the running overlay.
+    Lower,
+}
+
 /// How many trials must end in one of the expected outcomes.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -123,6 +134,10 @@ pub struct ScenarioFile {
     /// Victims per trial, all mapping the same file (blast radius). Default 1.
     #[serde(default)]
     pub victims: Option<u32>,
+    /// Overlay runs: write the update through the merged directory (`merged`, the default) or
+    /// into the lower layer (`lower`); a `lower` scenario runs only with `--fs overlay`.
+    #[serde(default)]
+    pub layer: Option<Layer>,
     /// Trials when the command line gives no `--trials`. Default: the command's default.
     #[serde(default)]
     pub trials: Option<u32>,
@@ -164,6 +179,11 @@ impl Scenario {
             (Some(method), _) => Update::Syscalls(*method),
             (None, command) => Update::Command(command.clone().unwrap_or_default()),
         }
+    }
+
+    /// The overlay layer the update writes to.
+    pub fn layer(&self) -> Layer {
+        self.file.layer.unwrap_or_default()
     }
 
     /// Victims per trial.
