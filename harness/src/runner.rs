@@ -26,8 +26,13 @@ use crate::victim::{wait_fds, Program, Readiness, Victim};
 
 /// Iterations a surviving victim must complete after the update before its view is read.
 const SETTLE_ITERATIONS: u64 = 3;
-/// A victim alive but without a new iteration for this long is `hung`.
+/// A victim without a new iteration for this long is `hung` if it is stopped or sleeping, or if
+/// it burnt [`HUNG_CPU_TICKS`] of CPU time meanwhile (spinning without progress).
 const HUNG_AFTER: Duration = Duration::from_secs(2);
+/// CPU time (clock ticks, 1/100 s) a victim may use without completing an iteration.
+const HUNG_CPU_TICKS: u64 = 100;
+/// A runnable victim that got no CPU (a starved machine) is `hung` only after this long.
+const STARVED_LIMIT: Duration = Duration::from_secs(60);
 /// How long a victim may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound of the random delay between readiness and the update.
@@ -387,6 +392,10 @@ fn observe(victims: &mut [Victim], firsts: &[u64], start: Instant) -> Result<Vec
     let base: Vec<u64> = victims.iter().map(Victim::iterations).collect();
     let mut last = base.clone();
     let mut last_progress = vec![Instant::now(); victims.len()];
+    let mut cpu_at_progress: Vec<u64> = victims
+        .iter()
+        .map(|v| v.sched().map_or(0, |(_, cpu)| cpu))
+        .collect();
     loop {
         if interrupt::requested() {
             return Err(Interrupted.into());
@@ -421,8 +430,16 @@ fn observe(victims: &mut [Victim], firsts: &[u64], start: Instant) -> Result<Vec
             } else if now != last[index] {
                 last[index] = now;
                 last_progress[index] = Instant::now();
+                cpu_at_progress[index] = victim.sched().map_or(0, |(_, cpu)| cpu);
             } else if last_progress[index].elapsed() >= HUNG_AFTER {
-                done[index] = Some(record(Outcome::Hung, None));
+                let stuck = match victim.sched() {
+                    Some(('R', cpu)) => cpu >= cpu_at_progress[index] + HUNG_CPU_TICKS,
+                    Some(_) => true,
+                    None => false,
+                };
+                if stuck || last_progress[index].elapsed() >= STARVED_LIMIT {
+                    done[index] = Some(record(Outcome::Hung, None));
+                }
             }
         }
     }

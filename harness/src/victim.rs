@@ -217,6 +217,19 @@ impl Victim {
         }
     }
 
+    /// The victim's scheduler state (`R` running, `S`/`D` sleeping, `T` stopped, ...) and the CPU
+    /// time it has used in clock ticks, from /proc/PID/stat; None once it is gone.
+    pub fn sched(&self) -> Option<(char, u64)> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the command name, which may hold spaces: state is field 3, utime 14,
+        // stime 15.
+        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+        let state = fields.first()?.chars().next()?;
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some((state, utime + stime))
+    }
+
     /// The victim's pidfd, readable once it has exited.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()

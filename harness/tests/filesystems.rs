@@ -7,7 +7,7 @@ use crate::util::{assert_no_victims, assert_ok, count, Dir};
 
 fn run_on(dir: &Dir, fs: &str) -> serde_json::Value {
     let output = dir
-        .clobber(&[
+        .in_dirs(&[
             "scenario",
             "cp-over-exe",
             "truncate-under-mmap",
@@ -17,10 +17,6 @@ fn run_on(dir: &Dir, fs: &str) -> serde_json::Value {
             "--fs",
             fs,
         ])
-        .arg("--results")
-        .arg(dir.results())
-        .arg("--workdir")
-        .arg(dir.work())
         .output()
         .unwrap();
     assert_ok(&output);
@@ -89,7 +85,7 @@ fn scenarios_run_on_a_fresh_tmpfs_and_ext4_and_leave_nothing_mounted() {
 fn overlay_protects_running_files_from_writes_through_the_merged_directory_only() {
     let dir = Dir::new();
     let output = dir
-        .clobber(&[
+        .in_dirs(&[
             "scenario",
             "cp-over-lib",
             "cp-over-lib-lower-layer",
@@ -98,10 +94,6 @@ fn overlay_protects_running_files_from_writes_through_the_merged_directory_only(
             "--fs",
             "overlay",
         ])
-        .arg("--results")
-        .arg(dir.results())
-        .arg("--workdir")
-        .arg(dir.work())
         .output()
         .unwrap();
     assert_ok(&output);

@@ -134,12 +134,8 @@ fn a_victim_that_stops_progressing_is_hung_after_a_bounded_time() {
     );
     let started = Instant::now();
     let output = dir
-        .clobber(&["suite", "--trials", "2", "--scenarios-dir"])
+        .in_dirs(&["suite", "--trials", "2", "--scenarios-dir"])
         .arg(&scenarios)
-        .arg("--results")
-        .arg(dir.results())
-        .arg("--workdir")
-        .arg(dir.work())
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");

@@ -40,6 +40,17 @@ impl Dir {
         command
     }
 
+    /// `clobber ARGS --results RESULTS --workdir WORK`, with this test's dirs.
+    pub fn in_dirs(&self, args: &[&str]) -> Command {
+        let mut command = self.clobber(args);
+        command
+            .arg("--results")
+            .arg(self.results())
+            .arg("--workdir")
+            .arg(self.work());
+        command
+    }
+
     /// Runs `clobber scenario NAMES --trials N` into this test's dirs and returns its output.
     pub fn scenario(&self, names: &[&str], trials: u32) -> Output {
         let mut args = vec!["scenario"];

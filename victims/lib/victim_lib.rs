@@ -10,27 +10,13 @@
 //! expects the code of `victim_work`: what it then executes is whatever the new file has there.
 #![no_std]
 
-#[cfg(victim_v1)]
-const VERSION: u64 = 1;
-#[cfg(victim_v2)]
-const VERSION: u64 = 2;
+#[path = "../common/table.rs"]
+mod table;
 
-#[cfg(victim_v1)]
-const WORDS: usize = 8 * 1024;
-#[cfg(victim_v2)]
-const WORDS: usize = 12 * 1024;
+use table::{TABLE, VERSION};
 
-const fn make_table() -> [u64; WORDS] {
-    let mut table = [0u64; WORDS];
-    let mut i = 0;
-    while i < WORDS {
-        table[i] = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (VERSION << 56);
-        i += 1;
-    }
-    table
-}
-
-static TABLE: [u64; WORDS] = make_table();
+/// Mixed into the table's values, so that the library's and the executable's tables differ.
+const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
