@@ -6,7 +6,7 @@ CARGO ?= cargo
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 DATADIR = $(DESTDIR)$(PREFIX)/share/clobber
 
-.PHONY: all build test test-deps lint install uninstall clean
+.PHONY: all build test test-deps test-kernel lint matrix install uninstall clean
 
 all: build
 
@@ -20,8 +20,17 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: test-deps lint
+# The matrix tests boot this kernel; fetching it needs the network once, then the cache serves it.
+test-kernel:
+	$(CARGO) run --locked -q -- kernel fetch debian:6.1
+
+test: test-deps lint test-kernel
 	$(CARGO) test --workspace --locked
+
+# The suite inside the four Debian kernels under qemu, one results file per kernel release.
+matrix:
+	$(CARGO) run --release --locked -q -- matrix --kernel debian:5.10 --kernel debian:6.1 \
+		--kernel debian:6.12 --kernel debian:7 --results results
 
 install: build
 	install -d $(BINDIR) $(DATADIR)/scenarios

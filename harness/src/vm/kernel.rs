@@ -234,6 +234,9 @@ pub fn fetch(spec: &Spec) -> Result<Cached> {
     }
 }
 
+/// The Debian archive keyring of the `debian-archive-keyring` package.
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
 /// Private apt state under the cache: a sources list naming the suites of [`SERIES`].
 struct Apt {
     root: PathBuf,
@@ -246,10 +249,17 @@ impl Apt {
             fs::create_dir_all(root.join(sub))
                 .with_context(|| format!("creating {}", root.join(sub).display()))?;
         }
+        // Debian's keyring where it is installed apart from apt's own trust (e.g. on Ubuntu).
+        let keyring = Path::new(KEYRING);
+        let options = if keyring.exists() {
+            format!("[signed-by={KEYRING}] ")
+        } else {
+            String::new()
+        };
         let mut sources = String::new();
         for series in &SERIES {
             sources.push_str(&format!(
-                "deb http://deb.debian.org/debian {} main\n",
+                "deb {options}http://deb.debian.org/debian {} main\n",
                 series.suite
             ));
         }

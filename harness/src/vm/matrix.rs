@@ -116,6 +116,9 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         std::thread::scope(|scope| {
             for _ in 0..options.jobs.min(kernels.len()) {
                 scope.spawn(|| loop {
+                    if interrupt::requested() {
+                        break; // kernels not yet booted stay unmeasured
+                    }
                     let Some((i, spec, cached, bar)) = queue.lock().unwrap().pop_front() else {
                         break;
                     };
@@ -155,11 +158,12 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     }
     for failure in &failures {
         eprintln!("clobber: {} failed: {}", failure.spec, failure.reason);
-        if !failure.console.is_empty() {
-            eprintln!("  last console lines:");
-            for line in &failure.console {
-                eprintln!("    {line}");
-            }
+        eprintln!("  last console lines:");
+        if failure.console.is_empty() {
+            eprintln!("    (none: the guest printed nothing)");
+        }
+        for line in &failure.console {
+            eprintln!("    {line}");
         }
     }
     if interrupt::requested() {
