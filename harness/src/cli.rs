@@ -99,7 +99,8 @@ enum Command {
         /// Scenarios to run, comma-separated (default: the whole catalogue).
         #[arg(long, value_delimiter = ',', value_name = "A,B")]
         scenarios: Vec<String>,
-        /// Trials per scenario (default: the scenario file's `trials`, else 10).
+        /// Trials per scenario in each kernel (default: 5, or the scenario file's `trials` when
+        /// lower).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         trials: Option<u32>,
         /// Directory of results files, one per kernel release.
@@ -379,7 +380,7 @@ impl Workdir {
 const DEFAULT_TRIALS: u32 = 100;
 /// Trials per scenario in each kernel of `clobber matrix` when neither says: small, so that the
 /// whole suite on four kernels under TCG takes minutes.
-const MATRIX_TRIALS: u32 = 10;
+const MATRIX_TRIALS: u32 = 5;
 /// Trials of `clobber check` when the command line does not say.
 const CHECK_TRIALS: u32 = 20;
 
@@ -442,11 +443,21 @@ pub fn run_in_guest(
     workdir: &Path,
 ) -> Result<()> {
     let catalogue = scenario::load_catalogue(None)?;
-    let chosen = if names.is_empty() {
+    let mut chosen = if names.is_empty() {
         catalogue
     } else {
         scenario::select(&catalogue, names)?
     };
+    if trials.is_none() {
+        // Under emulation the default also caps the scenario files' own counts.
+        for s in &mut chosen {
+            s.file.trials = Some(
+                s.file
+                    .trials
+                    .map_or(default_trials, |t| t.min(default_trials)),
+            );
+        }
+    }
     let args = RunArgs {
         trials,
         results: results.to_path_buf(),
@@ -524,7 +535,17 @@ fn run_scenarios(
         let result = if missing.is_empty() {
             let started = Instant::now();
             let mut runner = Runner::new(workdir.path(), seed);
-            let records = runner.run(scenario, trials, &mut |_| bar.inc(1))?;
+            let mut done = 0;
+            let records = runner.run(scenario, trials, &mut |_| {
+                bar.inc(1);
+                done += 1;
+                if let Progress::Lines = progress {
+                    guest::announce(&guest::Event::Trial {
+                        index: done,
+                        total: trials,
+                    });
+                }
+            })?;
             let mut result = ScenarioResult::from_trials(
                 scenario,
                 &records,
@@ -543,6 +564,9 @@ fn run_scenarios(
             ScenarioResult::not_run(scenario, format!("{} not found", missing.join(", ")))
         };
         results::merge(&args.results, &environment, result.clone())?;
+        if let Progress::Lines = progress {
+            guest::publish(&environment, &result)?;
+        }
         bar.suspend(|| println!("{}", summary::render(&result)));
         finished.push(result);
     }

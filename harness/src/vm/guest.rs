@@ -1,7 +1,8 @@
 //! The harness as PID 1 of a guest kernel: mount proc, sysfs, devtmpfs and a tmpfs, run the
-//! scenarios of /clobber/guest.json on the tmpfs, print progress lines the host parses, write the
-//! results file raw to the second serial port (ttyS1, a file on the host), then tell qemu that
-//! all went well through isa-debug-exit (qemu exits with status 33) and power off.
+//! scenarios of /clobber/guest.json on the tmpfs, print progress lines the host parses, write each
+//! scenario's result as soon as it is known as a JSON line to the second serial port (ttyS1, a
+//! file on the host, so that a guest that dies later loses nothing), then tell qemu that all went
+//! well through isa-debug-exit (qemu exits with status 33) and power off.
 
 use std::fs;
 use std::io::Write;
@@ -15,6 +16,8 @@ use nix::sys::termios;
 use serde::{Deserialize, Serialize};
 
 use crate::cli;
+use crate::environment::Environment;
+use crate::results::ScenarioResult;
 
 /// Where the configuration lies in the initramfs.
 pub const CONFIG_PATH: &str = "/clobber/guest.json";
@@ -55,6 +58,8 @@ pub enum Event {
         total: usize,
         name: String,
     },
+    /// Trial `index` (from 1) of `total` of the current scenario ended.
+    Trial { index: u32, total: u32 },
     /// The results were sent; the guest powers off.
     Done,
     /// The guest failed; the message says why.
@@ -66,6 +71,7 @@ pub fn announce(event: &Event) {
     let line = match event {
         Event::Started => "started".to_string(),
         Event::Scenario { index, total, name } => format!("scenario {index}/{total} {name}"),
+        Event::Trial { index, total } => format!("trial {index}/{total}"),
         Event::Done => "done".to_string(),
         Event::Error(message) => format!("error: {message}"),
     };
@@ -83,6 +89,13 @@ pub fn parse(line: &str) -> Option<Event> {
     }
     if let Some(message) = rest.strip_prefix("error: ") {
         return Some(Event::Error(message.trim().to_string()));
+    }
+    if let Some(trial) = rest.strip_prefix("trial ") {
+        let (index, total) = trial.trim().split_once('/')?;
+        return Some(Event::Trial {
+            index: index.parse().ok()?,
+            total: total.parse().ok()?,
+        });
     }
     let mut words = rest.strip_prefix("scenario ")?.split_whitespace();
     let (index, total) = words.next()?.split_once('/')?;
@@ -152,26 +165,46 @@ fn run_guest() -> Result<bool> {
         &fs::read(CONFIG_PATH).with_context(|| format!("reading {CONFIG_PATH}"))?,
     )
     .with_context(|| format!("parsing {CONFIG_PATH}"))?;
-    let results = Path::new("/tmp/results");
     cli::run_in_guest(
         &config.scenarios,
         config.trials,
         config.default_trials,
         config.seed,
-        results,
+        Path::new("/tmp/results"),
         Path::new("/tmp/work"),
     )?;
-    let release = nix::sys::utsname::uname()?
-        .release()
-        .to_string_lossy()
-        .into_owned();
-    let file = crate::results::path_for(results, &release);
-    let json = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    send(&json)?;
     Ok(false)
 }
 
-/// Writes the results to ttyS1 in raw mode and waits until they are sent.
+/// One line on ttyS1: a scenario's result and where it was measured.
+#[derive(Deserialize, Serialize)]
+pub struct Published {
+    /// The guest's environment.
+    pub environment: Environment,
+    /// The scenario's result.
+    pub scenario: ScenarioResult,
+}
+
+/// Sends a scenario's result to the host as one JSON line on ttyS1.
+pub fn publish(environment: &Environment, scenario: &ScenarioResult) -> Result<()> {
+    let mut line = serde_json::to_vec(&Published {
+        environment: environment.clone(),
+        scenario: scenario.clone(),
+    })?;
+    line.push(b'\n');
+    send(&line)
+}
+
+/// Every complete result line the guest sent (host side); a line cut short by a dying guest is
+/// left out.
+pub fn received(ttys1: &[u8]) -> Vec<Published> {
+    ttys1
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect()
+}
+
+/// Writes to ttyS1 in raw mode and waits until the bytes are sent.
 fn send(json: &[u8]) -> Result<()> {
     let mut port = fs::OpenOptions::new()
         .write(true)

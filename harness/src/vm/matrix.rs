@@ -14,7 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::environment;
 use crate::error::Interrupted;
 use crate::interrupt;
-use crate::results::{self, ResultsFile};
+use crate::results;
 use crate::vm::guest::{self, Config, Event};
 use crate::vm::initramfs;
 use crate::vm::kernel::{self, Cached, Spec};
@@ -213,6 +213,7 @@ impl Host<'_> {
         let mut booted = None;
         let mut guest_error = None;
         let mut panic = None;
+        let mut scenario = String::new();
         bar.set_message("booting");
         let finished = qemu::run(
             &boot,
@@ -227,7 +228,11 @@ impl Host<'_> {
                         bar.set_message("running");
                     }
                     Some(Event::Scenario { index, total, name }) => {
-                        bar.set_message(format!("running {index}/{total} {name}"))
+                        scenario = format!("running {index}/{total} {name}");
+                        bar.set_message(scenario.clone());
+                    }
+                    Some(Event::Trial { index, total }) => {
+                        bar.set_message(format!("{scenario}, trial {index}/{total}"))
                     }
                     Some(Event::Done) => bar.set_message("collecting results"),
                     Some(Event::Error(message)) => guest_error = Some(message),
@@ -237,8 +242,19 @@ impl Host<'_> {
             interrupt::requested,
         )
         .map_err(|err| fail(format!("{err:#}"), Vec::new()))?;
+        // Every result the guest sent is kept, even when it died later.
+        let sent = guest::received(&std::fs::read(&boot.ttys1).unwrap_or_default());
+        let mut kept: Option<(PathBuf, String)> = None;
+        let mut count = 0;
+        for published in sent {
+            let environment = &published.environment;
+            let merged = results::merge(&self.options.results, environment, published.scenario)
+                .map_err(|err| fail(format!("{err:#}"), Vec::new()))?;
+            kept = Some((merged, environment.kernel_release.clone()));
+            count += 1;
+        }
         if !finished.succeeded() {
-            let reason = match (&finished.end, panic, guest_error) {
+            let mut reason = match (&finished.end, panic, guest_error) {
                 (End::Stopped, _, _) => "interrupted".to_string(),
                 (End::Silent(after), _, _) => format!(
                     "hung: no console output for {}s{}",
@@ -258,23 +274,16 @@ impl Host<'_> {
                     format!("guest stopped before finishing (qemu {status})")
                 }
             };
+            if let Some((path, _)) = &kept {
+                reason.push_str(&format!(
+                    "; the {count} scenario(s) that finished are in {}",
+                    path.display()
+                ));
+            }
             return Err(fail(reason, finished.console));
         }
-        let collect = || -> Result<(PathBuf, String)> {
-            let text = std::fs::read(&boot.ttys1).context("reading the guest's ttyS1")?;
-            let file: ResultsFile =
-                serde_json::from_slice(&text).context("parsing the guest's results")?;
-            let environment = &file.environment;
-            for scenario in file.scenarios.iter().cloned() {
-                results::merge(&self.options.results, environment, scenario)?;
-            }
-            Ok((
-                results::path_for(&self.options.results, &environment.kernel_release),
-                environment.kernel_release.clone(),
-            ))
-        };
         let (path, release) =
-            collect().map_err(|err| fail(format!("{err:#}"), finished.console))?;
+            kept.ok_or_else(|| fail("the guest sent no results".into(), finished.console))?;
         Ok(Success {
             spec: spec.to_string(),
             release,
