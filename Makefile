@@ -8,7 +8,7 @@ DATADIR = $(DESTDIR)$(PREFIX)/share/clobber
 
 FUZZ_RUNS ?= 1000000
 
-.PHONY: all build test test-deps lint fuzz-build fuzz bench install uninstall clean
+.PHONY: all build test test-deps test-kernel lint fuzz-build fuzz bench matrix install uninstall clean
 
 all: build
 
@@ -23,8 +23,17 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	scripts/actionlint .github/workflows/*.yml
 
-test: test-deps lint fuzz-build
+# The matrix tests boot this kernel; fetching it needs the network once, then the cache serves it.
+test-kernel:
+	$(CARGO) run --locked -q -- kernel fetch debian:6.1
+
+test: test-deps lint fuzz-build test-kernel
 	$(CARGO) test --workspace --locked
+
+# The suite inside the four Debian kernels under qemu, one results file per kernel release.
+matrix:
+	$(CARGO) run --release --locked -q -- matrix --kernel debian:5.10 --kernel debian:6.1 \
+		--kernel debian:6.12 --kernel debian:7 --results results
 
 # The fuzz targets must keep building, and replaying their corpus must not panic.
 fuzz-build:

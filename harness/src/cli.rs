@@ -1,5 +1,5 @@
-//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, `bench`, and the
-//! hidden `victim` entry point that the harness re-executes itself as.
+//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, `bench`, `kernel`,
+//! `matrix`, and the hidden `victim` entry point that the harness re-executes itself as.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +23,7 @@ use crate::runner::Runner;
 use crate::scenario::{self, Layer, Scenario, Target};
 use crate::summary;
 use crate::tool;
+use crate::vm::{guest, kernel, matrix};
 
 /// Reproduce, measure and explain what overwriting mapped files does to running programs.
 #[derive(Parser)]
@@ -98,12 +99,58 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
     },
+    /// Fetch kernels into the cache and list it.
+    Kernel {
+        #[command(subcommand)]
+        command: KernelCommand,
+    },
+    /// Run scenarios inside other, real kernels under qemu; one results file per kernel.
+    ///
+    /// Fetches the kernels the cache lacks, boots each with the harness as /init (KVM where it
+    /// works, else TCG), and writes DIR/<guest kernel release>.json. Exit status 1 when a kernel
+    /// failed to boot, panicked, hung or its run failed; the others still run.
+    Matrix {
+        /// Kernels: debian:5.10, debian:6.1, debian:6.12, debian:7, or the path of a bzImage.
+        #[arg(long = "kernel", required = true, num_args = 1.., value_name = "SPEC")]
+        kernels: Vec<String>,
+        /// Scenarios to run, comma-separated (default: the whole catalogue).
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        scenarios: Vec<String>,
+        /// Trials per scenario in each kernel (default: 5, or the scenario file's `trials` when
+        /// lower).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        trials: Option<u32>,
+        /// Directory of results files, one per kernel release.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        results: PathBuf,
+        /// Kernels booted at once (default: the number of CPUs).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: Option<u32>,
+        /// Seconds a guest may print nothing before it counts as hung.
+        #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
+        /// Seed of the random delay before each update (default: from the clock; recorded).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Run as a victim (used by the harness itself).
     #[command(hide = true)]
     Victim {
         #[command(subcommand)]
         kind: VictimKind,
     },
+}
+
+#[derive(Subcommand)]
+enum KernelCommand {
+    /// Put kernels in the cache: the newest of a Debian series, or a bzImage you built.
+    Fetch {
+        /// debian:5.10, debian:6.1, debian:6.12, debian:7, or the path of a bzImage.
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<String>,
+    },
+    /// Show the kernels in the cache.
+    List,
 }
 
 #[derive(Args)]
@@ -186,11 +233,13 @@ pub fn run() -> Result<ExitCode> {
         Command::Scenario { names, run } => {
             let catalogue = scenario::load_catalogue(run.scenarios_dir.as_deref())?;
             let chosen = scenario::select(&catalogue, &names)?;
-            run_scenarios(&chosen, &run, DEFAULT_TRIALS, None).map(|_| ExitCode::SUCCESS)
+            run_scenarios(&chosen, &run, DEFAULT_TRIALS, None, Progress::Bar)
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::Suite { run } => {
             let catalogue = scenario::load_catalogue(run.scenarios_dir.as_deref())?;
-            run_scenarios(&catalogue, &run, DEFAULT_TRIALS, None).map(|_| ExitCode::SUCCESS)
+            run_scenarios(&catalogue, &run, DEFAULT_TRIALS, None, Progress::Bar)
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::Check {
             target,
@@ -223,8 +272,82 @@ pub fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Kernel { command } => kernel_command(command),
+        Command::Matrix {
+            kernels,
+            scenarios,
+            trials,
+            results,
+            jobs,
+            timeout,
+            seed,
+        } => {
+            let kernels = kernels
+                .iter()
+                .map(|k| kernel::Spec::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Unknown names are bad input before anything boots.
+            scenario::select(&scenario::load_catalogue(None)?, &scenarios)?;
+            let jobs = jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                |n| n as usize,
+            );
+            matrix::run(&matrix::Options {
+                kernels,
+                guest: guest::Config {
+                    scenarios,
+                    trials,
+                    default_trials: MATRIX_TRIALS,
+                    seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+                },
+                results,
+                jobs,
+                silence: std::time::Duration::from_secs(timeout),
+            })
+        }
         Command::Victim { kind } => victim(kind),
     }
+}
+
+fn kernel_command(command: KernelCommand) -> Result<ExitCode> {
+    match command {
+        KernelCommand::Fetch { specs } => {
+            let specs = specs
+                .iter()
+                .map(|s| kernel::Spec::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            for spec in &specs {
+                eprintln!("clobber: fetching {spec}");
+                let cached = kernel::fetch(spec).with_context(|| format!("fetching {spec}"))?;
+                println!(
+                    "{spec}: {} ({}) in {}",
+                    cached.meta.release,
+                    cached.meta.source,
+                    cached.dir.display()
+                );
+            }
+        }
+        KernelCommand::List => {
+            let kernels = kernel::list()?;
+            if kernels.is_empty() {
+                println!(
+                    "no kernels in {}",
+                    kernel::cache_dir()?.join("kernels").display()
+                );
+            }
+            for k in kernels {
+                println!(
+                    "{:<14} {:<24} boots {:<8} {}  ({})",
+                    k.meta.spec,
+                    k.meta.release,
+                    k.meta.boot,
+                    k.dir.display(),
+                    k.meta.source
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Serialize)]
@@ -294,6 +417,9 @@ impl Workdir {
 
 /// Trials per scenario when neither the command line nor the scenario file says.
 const DEFAULT_TRIALS: u32 = 100;
+/// Trials per scenario in each kernel of `clobber matrix` when neither says: small, so that the
+/// whole suite on four kernels under TCG takes minutes.
+const MATRIX_TRIALS: u32 = 5;
 /// Trials of `clobber check` when the command line does not say.
 const CHECK_TRIALS: u32 = 20;
 
@@ -317,7 +443,13 @@ fn check_command(
         .into());
     }
     let scenario = check::scenario(target, command);
-    let results = run_scenarios(&[scenario], run, CHECK_TRIALS, Some(check::apply_verdict))?;
+    let results = run_scenarios(
+        &[scenario],
+        run,
+        CHECK_TRIALS,
+        Some(check::apply_verdict),
+        Progress::Bar,
+    )?;
     let unsafe_update = results
         .iter()
         .any(|r| r.not_run.is_none() && !r.verdict.as_expected);
@@ -331,6 +463,51 @@ fn check_command(
     })
 }
 
+/// How a run shows its progress.
+enum Progress {
+    /// A progress bar on the terminal.
+    Bar,
+    /// A console line per scenario that the VM host parses (the guest of `clobber matrix`).
+    Lines,
+}
+
+/// Runs `names` (all when empty) as the guest of `clobber matrix`: results into `results`,
+/// victims in `workdir`, progress as console lines.
+pub fn run_in_guest(
+    names: &[String],
+    trials: Option<u32>,
+    default_trials: u32,
+    seed: u64,
+    results: &Path,
+    workdir: &Path,
+) -> Result<()> {
+    let catalogue = scenario::load_catalogue(None)?;
+    let mut chosen = if names.is_empty() {
+        catalogue
+    } else {
+        scenario::select(&catalogue, names)?
+    };
+    if trials.is_none() {
+        // Under emulation the default also caps the scenario files' own counts.
+        for s in &mut chosen {
+            s.file.trials = Some(
+                s.file
+                    .trials
+                    .map_or(default_trials, |t| t.min(default_trials)),
+            );
+        }
+    }
+    let args = RunArgs {
+        trials,
+        results: results.to_path_buf(),
+        workdir: Some(workdir.to_path_buf()),
+        scenarios_dir: None,
+        seed: Some(seed),
+        fs: None,
+    };
+    run_scenarios(&chosen, &args, default_trials, None, Progress::Lines).map(drop)
+}
+
 /// Runs `scenarios`, writing each result as soon as it is known, and returns the results.
 /// `adjust` may rewrite a result's verdict before it is written.
 fn run_scenarios(
@@ -338,6 +515,7 @@ fn run_scenarios(
     args: &RunArgs,
     default_trials: u32,
     adjust: Option<fn(&mut ScenarioResult) -> check::Finding>,
+    progress: Progress,
 ) -> Result<Vec<ScenarioResult>> {
     interrupt::install()?;
     let workdir = Workdir::new(args.workdir.as_deref())?;
@@ -369,7 +547,10 @@ fn run_scenarios(
         environment.arch,
         environment.filesystem
     );
-    let bar = ProgressBar::new(total);
+    let bar = match progress {
+        Progress::Bar => ProgressBar::new(total),
+        Progress::Lines => ProgressBar::hidden(),
+    };
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} trials  {msg}",
@@ -379,8 +560,15 @@ fn run_scenarios(
     );
     let mut unexpected = Vec::new();
     let mut finished = Vec::new();
-    for scenario in scenarios {
+    for (index, scenario) in scenarios.iter().enumerate() {
         bar.set_message(scenario.name.clone());
+        if let Progress::Lines = progress {
+            guest::announce(&guest::Event::Scenario {
+                index: index + 1,
+                total: scenarios.len(),
+                name: scenario.name.clone(),
+            });
+        }
         let trials = trials_of(scenario);
         let missing: Vec<String> = scenario
             .required_tools()
@@ -407,7 +595,17 @@ fn run_scenarios(
         } else if missing.is_empty() {
             let started = Instant::now();
             let mut runner = Runner::new(run_dir, seed).with_overlay(overlay);
-            let records = runner.run(scenario, trials, &mut |_| bar.inc(1))?;
+            let mut done = 0;
+            let records = runner.run(scenario, trials, &mut |_| {
+                bar.inc(1);
+                done += 1;
+                if let Progress::Lines = progress {
+                    guest::announce(&guest::Event::Trial {
+                        index: done,
+                        total: trials,
+                    });
+                }
+            })?;
             let mut result = ScenarioResult::from_trials(
                 scenario,
                 &records,
@@ -426,6 +624,9 @@ fn run_scenarios(
             ScenarioResult::not_run(scenario, format!("{} not found", missing.join(", ")))
         };
         results::merge_into(&results_path, &environment, result.clone())?;
+        if let Progress::Lines = progress {
+            guest::publish(&environment, &result)?;
+        }
         bar.suspend(|| println!("{}", summary::render(&result)));
         finished.push(result);
     }

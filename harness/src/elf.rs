@@ -1,14 +1,16 @@
 //! The little ELF reading the harness needs (64-bit little-endian only): the interpreter named by
 //! an executable's PT_INTERP, and where a file's GNU build-id note lies, to make a second version
-//! of the dynamic loader that differs from the first only in its build-id.
+//! of the dynamic loader that differs from the first only in its build-id, and whether a kernel's
+//! vmlinux can be booted directly (its PVH entry note).
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 const PT_INTERP: u32 = 3;
 const PT_NOTE: u32 = 4;
 const NT_GNU_BUILD_ID: u32 = 3;
+const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?).into())
@@ -56,23 +58,42 @@ pub fn interpreter(executable: &[u8]) -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(text).into_owned()))
 }
 
-/// The byte range of the GNU build-id in an ELF file.
-pub fn build_id(bytes: &[u8]) -> Result<std::ops::Range<usize>> {
-    let segments = segments(bytes).context("not a 64-bit little-endian ELF file")?;
-    for (_, offset, size) in segments.into_iter().filter(|(k, _, _)| *k == PT_NOTE) {
-        let mut note = offset;
-        while note + 12 <= offset + size {
-            let namesz = u32_at(bytes, note).context("truncated note")? as usize;
-            let descsz = u32_at(bytes, note + 4).context("truncated note")? as usize;
-            let kind = u32_at(bytes, note + 8).context("truncated note")? as u32;
-            let desc = note + 12 + namesz.div_ceil(4) * 4;
-            if kind == NT_GNU_BUILD_ID && desc + descsz <= bytes.len() {
-                return Ok(desc..desc + descsz);
+/// The byte range of the descriptor of the first note of type `kind` whose owner is `owner`
+/// (without its NUL), if any.
+fn note(bytes: &[u8], owner: &[u8], kind: u32) -> Option<std::ops::Range<usize>> {
+    for (_, offset, size) in segments(bytes)?
+        .into_iter()
+        .filter(|(k, _, _)| *k == PT_NOTE)
+    {
+        let mut at = offset;
+        while at + 12 <= offset + size {
+            let namesz = u32_at(bytes, at)? as usize;
+            let descsz = u32_at(bytes, at + 4)? as usize;
+            let this_kind = u32_at(bytes, at + 8)? as u32;
+            let name = bytes.get(at + 12..at + 12 + namesz)?;
+            let desc = at + 12 + namesz.div_ceil(4) * 4;
+            if this_kind == kind
+                && name.strip_suffix(b"\0").unwrap_or(name) == owner
+                && desc + descsz <= bytes.len()
+            {
+                return Some(desc..desc + descsz);
             }
-            note = desc + descsz.div_ceil(4) * 4;
+            at = desc + descsz.div_ceil(4) * 4;
         }
     }
-    bail!("no GNU build-id note")
+    None
+}
+
+/// The byte range of the GNU build-id in an ELF file.
+pub fn build_id(bytes: &[u8]) -> Result<std::ops::Range<usize>> {
+    segments(bytes).context("not a 64-bit little-endian ELF file")?;
+    note(bytes, b"GNU", NT_GNU_BUILD_ID).context("no GNU build-id note")
+}
+
+/// Whether an ELF kernel image has the Xen PVH entry point note, which qemu needs to boot it
+/// directly (`-kernel vmlinux`).
+pub fn has_pvh_entry(bytes: &[u8]) -> bool {
+    note(bytes, b"Xen", XEN_ELFNOTE_PHYS32_ENTRY).is_some()
 }
 
 #[cfg(test)]

@@ -168,6 +168,11 @@ fn machine_id(cmdline: &str) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The short id of this machine, as results files record it.
+pub fn this_machine_id() -> String {
+    machine_id(&fs::read_to_string("/proc/cmdline").unwrap_or_default())
+}
+
 /// Describes this machine, with `workdir` as the place where victims run.
 pub fn collect(workdir: &Path) -> Environment {
     let uts = uname().ok();

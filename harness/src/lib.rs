@@ -23,3 +23,4 @@ pub mod stats;
 pub mod summary;
 pub mod tool;
 pub mod victim;
+pub mod vm;

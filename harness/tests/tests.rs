@@ -3,6 +3,7 @@
 
 mod check;
 mod filesystems;
+mod matrix;
 mod methods;
 mod reliability;
 mod report;

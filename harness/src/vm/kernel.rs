@@ -1,0 +1,587 @@
+//! Kernels to boot and their cache: parsing a spec (`debian:5.10`, `debian:6.1`, `debian:6.12`,
+//! `debian:7`, or the path of a bzImage someone built), fetching the newest Debian kernel of a
+//! series with apt-get on a private sources list and private state dirs (never /etc/apt or
+//! /var/lib/apt), unpacking it with dpkg-deb, reading the release from the bzImage's setup header,
+//! and extracting the uncompressed vmlinux that qemu boots directly (PVH), which skips the
+//! decompression that is slow under TCG.
+
+use std::fmt;
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::elf;
+use crate::error::BadInput;
+
+/// A kernel named on the command line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Spec {
+    /// The newest Debian kernel of a series.
+    Debian(&'static Series),
+    /// A bzImage/vmlinuz file someone built.
+    Path(PathBuf),
+}
+
+/// A Debian kernel series: where it lives in the archive and how its package is named.
+#[derive(Debug, PartialEq)]
+pub struct Series {
+    /// The version in the spec, e.g. `6.1`.
+    pub version: &'static str,
+    /// The Debian suite that carries it.
+    suite: &'static str,
+    /// Package names of the series (an apt-cache regex).
+    pattern: &'static str,
+}
+
+/// The Debian series `debian:VERSION` can name.
+pub const SERIES: [Series; 4] = [
+    Series {
+        version: "5.10",
+        suite: "bullseye",
+        pattern: r"^linux-image-5\.10\.0-[0-9]+-amd64-unsigned$",
+    },
+    Series {
+        version: "6.1",
+        suite: "bookworm",
+        pattern: r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$",
+    },
+    Series {
+        version: "6.12",
+        suite: "trixie",
+        pattern: r"^linux-image-6\.12\.[0-9]+\+deb13-amd64-unsigned$",
+    },
+    Series {
+        version: "7",
+        suite: "sid",
+        pattern: r"^linux-binary-7\.[0-9.]+\+deb14-amd64$",
+    },
+];
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Spec::Debian(series) => write!(f, "debian:{}", series.version),
+            Spec::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl Spec {
+    /// Parses `debian:VERSION` or the path of an existing kernel image.
+    pub fn parse(text: &str) -> Result<Spec, BadInput> {
+        if let Some(version) = text.strip_prefix("debian:") {
+            return SERIES
+                .iter()
+                .find(|s| s.version == version)
+                .map(Spec::Debian)
+                .ok_or_else(|| {
+                    let known: Vec<String> = SERIES
+                        .iter()
+                        .map(|s| format!("debian:{}", s.version))
+                        .collect();
+                    BadInput(format!(
+                        "unknown kernel {text:?}; known: {}, or the path of a bzImage",
+                        known.join(", ")
+                    ))
+                });
+        }
+        let path = PathBuf::from(text);
+        if path.is_file() {
+            Ok(Spec::Path(path))
+        } else {
+            Err(BadInput(format!(
+                "kernel {text:?} is neither debian:5.10|6.1|6.12|7 nor an existing file"
+            )))
+        }
+    }
+
+    /// The directory name of this kernel in the cache, when it can be known without reading it.
+    fn cache_key(&self) -> Option<String> {
+        match self {
+            Spec::Debian(series) => Some(format!("debian-{}", series.version)),
+            Spec::Path(_) => None,
+        }
+    }
+}
+
+/// What the cache records about one kernel (`kernel.json` in its directory).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Meta {
+    /// The spec it was fetched for, e.g. `debian:6.1` or a path.
+    pub spec: String,
+    /// The release it reports (`uname -r`), read from its setup header.
+    pub release: String,
+    /// The Debian package and version, or the source file of a user's kernel.
+    pub source: String,
+    /// For a user's kernel: size and modification time (Unix seconds) of the source file, to
+    /// notice a rebuilt file. Default: none.
+    #[serde(default)]
+    pub source_stamp: Option<(u64, u64)>,
+    /// The file qemu boots, relative to the kernel's directory: `vmlinux` (PVH) or `vmlinuz`.
+    pub boot: String,
+}
+
+/// A kernel in the cache, ready to boot.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    /// Its cache directory.
+    pub dir: PathBuf,
+    /// What the cache knows about it.
+    pub meta: Meta,
+}
+
+impl Cached {
+    /// The image to pass to qemu's `-kernel`.
+    pub fn image(&self) -> PathBuf {
+        self.dir.join(&self.meta.boot)
+    }
+}
+
+/// clobber's cache directory: `$XDG_CACHE_HOME/clobber`, else `~/.cache/clobber`.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("clobber"));
+    }
+    let home = std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache/clobber"))
+}
+
+fn kernels_dir() -> Result<PathBuf> {
+    Ok(cache_dir()?.join("kernels"))
+}
+
+fn read_meta(dir: &Path) -> Option<Meta> {
+    let text = fs::read_to_string(dir.join("kernel.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Every kernel in the cache, sorted by directory name.
+pub fn list() -> Result<Vec<Cached>> {
+    let dir = kernels_dir()?;
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut kernels: Vec<Cached> = entries
+        .flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            read_meta(&dir).map(|meta| Cached { dir, meta })
+        })
+        .collect();
+    kernels.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(kernels)
+}
+
+fn stamp(path: &Path) -> Result<(u64, u64)> {
+    let metadata = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mtime = metadata
+        .modified()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok((metadata.len(), mtime))
+}
+
+/// The cached kernel for `spec`, if the cache holds it (and, for a file, the same file).
+pub fn cached(spec: &Spec) -> Result<Option<Cached>> {
+    match spec {
+        Spec::Debian(_) => {
+            let dir = kernels_dir()?.join(spec.cache_key().expect("debian specs have a key"));
+            Ok(read_meta(&dir).map(|meta| Cached { dir, meta }))
+        }
+        Spec::Path(path) => {
+            let source = fs::canonicalize(path)?;
+            let stamp = stamp(&source)?;
+            Ok(list()?.into_iter().find(|k| {
+                k.meta.source == source.display().to_string() && k.meta.source_stamp == Some(stamp)
+            }))
+        }
+    }
+}
+
+/// The cached kernel for `spec`, fetching it first when the cache lacks it.
+pub fn ensure(spec: &Spec) -> Result<Cached> {
+    match cached(spec)? {
+        Some(kernel) => Ok(kernel),
+        None => fetch(spec),
+    }
+}
+
+/// Fetches (or registers) the kernel for `spec` into the cache: the newest of a Debian series, or
+/// a copy of a user's file.
+pub fn fetch(spec: &Spec) -> Result<Cached> {
+    match spec {
+        Spec::Debian(series) => fetch_debian(spec, series),
+        Spec::Path(path) => {
+            let source = fs::canonicalize(path)?;
+            let image = fs::read(&source).with_context(|| format!("reading {}", path.display()))?;
+            let release =
+                release_of(&image).with_context(|| format!("{}: not a bzImage", path.display()))?;
+            let meta = Meta {
+                spec: spec.to_string(),
+                release: release.clone(),
+                source: source.display().to_string(),
+                source_stamp: Some(stamp(&source)?),
+                boot: String::new(),
+            };
+            install(&format!("custom-{release}"), &image, meta)
+        }
+    }
+}
+
+/// The Debian archive keyring of the `debian-archive-keyring` package.
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// Private apt state under the cache: a sources list naming the suites of [`SERIES`].
+struct Apt {
+    root: PathBuf,
+}
+
+impl Apt {
+    fn new() -> Result<Apt> {
+        let root = cache_dir()?.join("apt");
+        for sub in ["lists/partial", "cache/archives/partial", "state", "debs"] {
+            fs::create_dir_all(root.join(sub))
+                .with_context(|| format!("creating {}", root.join(sub).display()))?;
+        }
+        // Debian's keyring where it is installed apart from apt's own trust (e.g. on Ubuntu).
+        let keyring = Path::new(KEYRING);
+        let options = if keyring.exists() {
+            format!("[signed-by={KEYRING}] ")
+        } else {
+            String::new()
+        };
+        let mut sources = String::new();
+        for series in &SERIES {
+            sources.push_str(&format!(
+                "deb {options}http://deb.debian.org/debian {} main\n",
+                series.suite
+            ));
+        }
+        fs::write(root.join("sources.list"), sources)?;
+        Ok(Apt { root })
+    }
+
+    /// `program` (apt-get or apt-cache) with every directory pointed into the private state.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        let dir = |sub: &str| self.root.join(sub).display().to_string();
+        for (key, value) in [
+            ("Dir::Etc::sourcelist", dir("sources.list")),
+            ("Dir::Etc::sourceparts", "/dev/null".into()),
+            ("Dir::State", dir("state")),
+            ("Dir::State::Lists", dir("lists")),
+            ("Dir::State::status", "/var/lib/dpkg/status".into()),
+            ("Dir::Cache", dir("cache")),
+            // Root would hand downloads to the _apt user, who cannot write into our cache.
+            ("APT::Sandbox::User", "root".into()),
+            ("Acquire::Languages", "none".into()),
+            (
+                "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled",
+                "false".into(),
+            ),
+            (
+                "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled",
+                "false".into(),
+            ),
+            (
+                "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled",
+                "false".into(),
+            ),
+            (
+                "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled",
+                "false".into(),
+            ),
+        ] {
+            command.arg("-o").arg(format!("{key}={value}"));
+        }
+        command
+    }
+
+    fn lists_age(&self) -> Option<Duration> {
+        fs::read_dir(self.root.join("lists"))
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("_Packages"))
+            .filter_map(|e| e.metadata().ok()?.modified().ok())
+            .min()
+            .and_then(|t| t.elapsed().ok())
+    }
+
+    /// Refreshes the package lists when they are missing or older than an hour.
+    fn update(&self) -> Result<()> {
+        if self
+            .lists_age()
+            .is_some_and(|age| age < Duration::from_secs(3600))
+        {
+            return Ok(());
+        }
+        run(self.command("apt-get").args(["-qq", "update"]))
+    }
+
+    /// The newest package whose name matches `pattern`.
+    fn newest(&self, pattern: &str) -> Result<String> {
+        let out = output(
+            self.command("apt-cache")
+                .args(["search", "--names-only"])
+                .arg(pattern),
+        )?;
+        out.lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .max_by_key(|name| version_key(name))
+            .map(str::to_string)
+            .with_context(|| format!("no package matches {pattern} in Debian's archive"))
+    }
+
+    fn version_of(&self, package: &str) -> Result<String> {
+        let out = output(self.command("apt-cache").args(["show", package]))?;
+        out.lines()
+            .filter_map(|l| l.strip_prefix("Version: "))
+            .max_by_key(|v| version_key(v))
+            .map(str::to_string)
+            .with_context(|| format!("apt-cache show {package}: no version"))
+    }
+}
+
+/// A sort key that orders the digit runs of a name as numbers (`6.1.0-50` after `6.1.0-9`).
+fn version_key(name: &str) -> Vec<(u64, String)> {
+    let mut key = Vec::new();
+    let mut rest = name;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (text, tail) = rest.split_at(split);
+        let digits = tail
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (number, tail) = tail.split_at(digits);
+        key.push((number.parse().unwrap_or(0), text.to_string()));
+        rest = tail;
+    }
+    key
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    output(command).map(drop)
+}
+
+fn output(command: &mut Command) -> Result<String> {
+    let shown = format!("{command:?}");
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
+    let apt = Apt::new()?;
+    apt.update()?;
+    let package = apt.newest(series.pattern)?;
+    let version = apt.version_of(&package)?;
+    let source = format!("{package} {version}");
+    if let Some(kernel) = cached(spec)?.filter(|k| k.meta.source == source) {
+        return Ok(kernel);
+    }
+    let debs = apt.root.join("debs");
+    for old in fs::read_dir(&debs)?.flatten() {
+        fs::remove_file(old.path())?;
+    }
+    run(apt
+        .command("apt-get")
+        .args(["-qq", "download", &package])
+        .current_dir(&debs))?;
+    let deb = fs::read_dir(&debs)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("apt-get download {package} left no .deb"))?;
+    let unpacked = tempfile::tempdir_in(&apt.root)?;
+    run(Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(unpacked.path()))?;
+    let image_path =
+        find_vmlinuz(unpacked.path()).with_context(|| format!("{package} holds no vmlinuz"))?;
+    let image = fs::read(&image_path)?;
+    fs::remove_file(&deb)?;
+    let release =
+        release_of(&image).with_context(|| format!("{}: not a bzImage", image_path.display()))?;
+    let meta = Meta {
+        spec: spec.to_string(),
+        release,
+        source,
+        source_stamp: None,
+        boot: String::new(),
+    };
+    install(
+        &spec.cache_key().expect("debian specs have a key"),
+        &image,
+        meta,
+    )
+}
+
+/// `boot/vmlinuz-*` (older packages) or `usr/lib/modules/*/vmlinuz` (newer ones).
+fn find_vmlinuz(root: &Path) -> Option<PathBuf> {
+    let boot = fs::read_dir(root.join("boot")).ok().and_then(|entries| {
+        entries.flatten().map(|e| e.path()).find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+    });
+    boot.or_else(|| {
+        fs::read_dir(root.join("usr/lib/modules"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("vmlinuz"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Writes `image` (and its vmlinux, when one can be extracted) into `kernels/<key>` atomically.
+fn install(key: &str, image: &[u8], mut meta: Meta) -> Result<Cached> {
+    let kernels = kernels_dir()?;
+    fs::create_dir_all(&kernels)?;
+    let staging = tempfile::tempdir_in(&kernels)?;
+    fs::write(staging.path().join("vmlinuz"), image)?;
+    meta.boot = match vmlinux_of(image) {
+        Some(vmlinux) => {
+            fs::write(staging.path().join("vmlinux"), vmlinux)?;
+            "vmlinux".into()
+        }
+        None => "vmlinuz".into(),
+    };
+    fs::write(
+        staging.path().join("kernel.json"),
+        serde_json::to_string_pretty(&meta)?,
+    )?;
+    let dir = kernels.join(key);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    fs::rename(staging.keep(), &dir)
+        .with_context(|| format!("moving the kernel into {}", dir.display()))?;
+    Ok(Cached { dir, meta })
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Option<usize> {
+    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?).into())
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+}
+
+/// The release of a bzImage: the first word of the version string its setup header points to
+/// (x86 boot protocol: "HdrS" at 0x202, `kernel_version` at 0x20e, relative to 0x200).
+pub fn release_of(image: &[u8]) -> Result<String> {
+    if image.get(0x202..0x206) != Some(b"HdrS") {
+        bail!("no x86 boot protocol header (HdrS)");
+    }
+    let at = u16_at(image, 0x20e)
+        .filter(|p| *p != 0)
+        .context("no kernel version string")?
+        + 0x200;
+    let text = image
+        .get(at..)
+        .context("kernel version string outside the file")?;
+    let text = &text[..text
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(text.len())
+        .min(256)];
+    let release = String::from_utf8_lossy(text)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if release.is_empty() || !release.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        bail!(
+            "kernel version string {:?} names no release",
+            String::from_utf8_lossy(text)
+        );
+    }
+    Ok(release)
+}
+
+/// The uncompressed ELF vmlinux inside a bzImage, when its payload is xz, zstd or gzip and the
+/// ELF has a PVH entry; `None` means booting the bzImage itself.
+pub fn vmlinux_of(image: &[u8]) -> Option<Vec<u8>> {
+    let setup_sects = match image.get(0x1f1)? {
+        0 => 4,
+        n => usize::from(*n),
+    };
+    let offset = (setup_sects + 1) * 512 + u32_at(image, 0x248)?;
+    let length = u32_at(image, 0x24c)?;
+    let payload = image.get(offset..offset + length)?;
+    let mut out = Vec::new();
+    if payload.starts_with(b"\xfd7zXZ\0") {
+        // The kernel appends the uncompressed size (4 bytes) after the xz stream.
+        let stream = &payload[..payload.len().checked_sub(4)?];
+        xz4rust::XzReader::new(std::io::Cursor::new(stream.to_vec()))
+            .read_to_end(&mut out)
+            .ok()?;
+    } else if payload.starts_with(b"\x28\xb5\x2f\xfd") {
+        let mut decoder = ruzstd::decoding::StreamingDecoder::new(payload).ok()?;
+        decoder.read_to_end(&mut out).ok()?;
+    } else if payload.starts_with(b"\x1f\x8b") {
+        flate2::read::GzDecoder::new(payload)
+            .read_to_end(&mut out)
+            .ok()?;
+    } else {
+        return None;
+    }
+    elf::has_pvh_entry(&out).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_unknown_series_are_bad_input() {
+        assert_eq!(
+            Spec::parse("debian:6.12").unwrap().to_string(),
+            "debian:6.12"
+        );
+        assert_eq!(Spec::parse("debian:7").unwrap().to_string(), "debian:7");
+        let err = Spec::parse("debian:9").unwrap_err().to_string();
+        assert!(err.contains("debian:5.10"), "{err}");
+        assert!(Spec::parse("/no/such/vmlinuz").is_err());
+    }
+
+    #[test]
+    fn newest_package_compares_numbers_as_numbers() {
+        let names = [
+            "linux-image-6.1.0-9-amd64-unsigned",
+            "linux-image-6.1.0-50-amd64-unsigned",
+            "linux-image-6.1.0-28-amd64-unsigned",
+        ];
+        let newest = names.iter().max_by_key(|n| version_key(n)).unwrap();
+        assert_eq!(*newest, "linux-image-6.1.0-50-amd64-unsigned");
+    }
+
+    #[test]
+    fn the_release_comes_from_the_setup_header() {
+        let mut image = vec![0u8; 0x400];
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        let version = b"6.11.0-custom (me@host) #1 SMP\0";
+        image[0x300..0x300 + version.len()].copy_from_slice(version);
+        assert_eq!(release_of(&image).unwrap(), "6.11.0-custom");
+        assert!(release_of(&[0u8; 0x400]).is_err());
+        assert!(vmlinux_of(&image).is_none());
+    }
+}

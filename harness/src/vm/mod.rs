@@ -1,0 +1,8 @@
+//! Running the suite inside other, real kernels under qemu: the kernel cache, the guest's
+//! initramfs, qemu itself, the harness's life as PID 1, and the matrix that ties them together.
+
+pub mod guest;
+pub mod initramfs;
+pub mod kernel;
+pub mod matrix;
+pub mod qemu;
