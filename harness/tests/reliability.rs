@@ -134,8 +134,13 @@ fn a_victim_that_stops_progressing_is_hung_after_a_bounded_time() {
     );
     let started = Instant::now();
     let output = dir
-        .in_dirs(&["suite", "--trials", "2", "--scenarios-dir"])
-        .arg(&scenarios)
+        .in_dirs(&[
+            "suite",
+            "--trials",
+            "2",
+            "--scenarios-dir",
+            scenarios.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
