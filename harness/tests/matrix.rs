@@ -3,7 +3,8 @@
 //! test with that command, it is never skipped.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -28,9 +29,9 @@ fn cached_test_kernel() -> PathBuf {
     dir
 }
 
-/// Runs `clobber matrix ARGS` with this test's own cache (holding only a link to the test
-/// kernel) and temporary dir, so that its qemu processes name the test's dir.
-fn matrix(dir: &Dir, args: &[&str]) -> Output {
+/// `clobber matrix ARGS` with this test's own cache (holding only a link to the test kernel) and
+/// temporary dir, so that its qemu processes name the test's dir.
+fn matrix_command(dir: &Dir, args: &[&str]) -> Command {
     let cache = dir.path().join("cache");
     let kernels = cache.join("clobber/kernels");
     std::fs::create_dir_all(&kernels).unwrap();
@@ -43,7 +44,14 @@ fn matrix(dir: &Dir, args: &[&str]) -> Output {
         .args(args)
         .env("XDG_CACHE_HOME", &cache)
         .env("TMPDIR", &tmp);
-    let output = command.output().expect("run clobber matrix");
+    command
+}
+
+/// Runs `clobber matrix ARGS` (see [`matrix_command`]) and checks that no qemu is left.
+fn matrix(dir: &Dir, args: &[&str]) -> Output {
+    let output = matrix_command(dir, args)
+        .output()
+        .expect("run clobber matrix");
     assert_no_qemu(dir.path());
     output
 }
@@ -153,4 +161,67 @@ fn unknown_kernels_are_bad_input() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("debian:6.12"));
+}
+
+/// A running matrix, killed and reaped if the test fails first.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sigkill_mid_matrix_leaves_no_qemu_and_keeps_finished_scenarios() {
+    let dir = Dir::new();
+    let mut running = Running(
+        matrix_command(
+            &dir,
+            &[
+                "--kernel",
+                TEST_KERNEL,
+                "--scenarios",
+                "cp-over-exe,cp-over-lib",
+                "--trials",
+                "200",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start clobber matrix"),
+    );
+    let results = dir
+        .results()
+        .join(format!("{}.json", test_kernel_release()));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !results.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no scenario finished in the guest"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let qemu_running = processes_naming(dir.path())
+        .iter()
+        .any(|p| p.contains("qemu"));
+    assert!(
+        qemu_running,
+        "the guest should still be running cp-over-lib"
+    );
+    running.0.kill().unwrap();
+    running.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while processes_naming(dir.path())
+        .iter()
+        .any(|p| p.contains("qemu"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_no_qemu(dir.path());
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    assert_eq!(count(scenario(&file, "cp-over-exe"), "writer:ETXTBSY"), 200);
 }

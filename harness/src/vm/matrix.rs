@@ -210,6 +210,13 @@ impl Host<'_> {
             ttys1: self.scratch.join(format!("kernel-{i}.ttyS1")),
         };
         let started = Instant::now();
+        let mut collector = Collector {
+            ttys1: boot.ttys1.clone(),
+            results: self.options.results.clone(),
+            merged: 0,
+            kept: None,
+            error: None,
+        };
         let mut booted = None;
         let mut guest_error = None;
         let mut panic = None;
@@ -228,13 +235,19 @@ impl Host<'_> {
                         bar.set_message("running");
                     }
                     Some(Event::Scenario { index, total, name }) => {
+                        // The previous scenario's result is on ttyS1 by now: merge it at once,
+                        // so that a killed harness loses nothing that finished.
+                        collector.collect();
                         scenario = format!("running {index}/{total} {name}");
                         bar.set_message(scenario.clone());
                     }
                     Some(Event::Trial { index, total }) => {
                         bar.set_message(format!("{scenario}, trial {index}/{total}"))
                     }
-                    Some(Event::Done) => bar.set_message("collecting results"),
+                    Some(Event::Done) => {
+                        collector.collect();
+                        bar.set_message("collecting results");
+                    }
                     Some(Event::Error(message)) => guest_error = Some(message),
                     None => {}
                 }
@@ -243,16 +256,11 @@ impl Host<'_> {
         )
         .map_err(|err| fail(format!("{err:#}"), Vec::new()))?;
         // Every result the guest sent is kept, even when it died later.
-        let sent = guest::received(&std::fs::read(&boot.ttys1).unwrap_or_default());
-        let mut kept: Option<(PathBuf, String)> = None;
-        let mut count = 0;
-        for published in sent {
-            let environment = &published.environment;
-            let merged = results::merge(&self.options.results, environment, published.scenario)
-                .map_err(|err| fail(format!("{err:#}"), Vec::new()))?;
-            kept = Some((merged, environment.kernel_release.clone()));
-            count += 1;
+        collector.collect();
+        if let Some(error) = collector.error {
+            return Err(fail(error, Vec::new()));
         }
+        let (kept, count) = (collector.kept, collector.merged);
         if !finished.succeeded() {
             let mut reason = match (&finished.end, panic, guest_error) {
                 (End::Stopped, _, _) => "interrupted".to_string(),
@@ -291,6 +299,40 @@ impl Host<'_> {
             total: started.elapsed(),
             path,
         })
+    }
+}
+
+/// Merges the results a guest has sent on ttyS1 so far into the results dir, each once.
+struct Collector {
+    ttys1: PathBuf,
+    results: PathBuf,
+    /// Results merged so far.
+    merged: usize,
+    /// The results file written last, and the guest's kernel release.
+    kept: Option<(PathBuf, String)>,
+    /// The first merge error.
+    error: Option<String>,
+}
+
+impl Collector {
+    fn collect(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let sent = guest::received(&std::fs::read(&self.ttys1).unwrap_or_default());
+        for published in sent.into_iter().skip(self.merged) {
+            let release = published.environment.kernel_release.clone();
+            match results::merge(&self.results, &published.environment, published.scenario) {
+                Ok(path) => {
+                    self.kept = Some((path, release));
+                    self.merged += 1;
+                }
+                Err(err) => {
+                    self.error = Some(format!("{err:#}"));
+                    return;
+                }
+            }
+        }
     }
 }
 
