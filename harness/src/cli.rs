@@ -133,6 +133,12 @@ enum Command {
         /// Seed of the random delay before each update (default: from the clock; recorded).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run on this filesystem in each guest: ext4, xfs and btrfs are made in an image on the
+        /// host and attached as a virtio disk, whose drivers come from the kernel's own modules;
+        /// results go to DIR/<guest release>.<fs>.json. Default: the guest's tmpfs,
+        /// DIR/<guest release>.json. overlay is not supported in guests.
+        #[arg(long, value_enum)]
+        fs: Option<FsKind>,
     },
     /// Run as a victim (used by the harness itself).
     #[command(hide = true)]
@@ -282,7 +288,13 @@ pub fn run() -> Result<ExitCode> {
             jobs,
             timeout,
             seed,
+            fs,
         } => {
+            if fs == Some(FsKind::Overlay) {
+                return Err(
+                    BadInput("--fs overlay is not supported by clobber matrix".into()).into(),
+                );
+            }
             let kernels = kernels
                 .iter()
                 .map(|k| kernel::Spec::parse(k))
@@ -300,6 +312,7 @@ pub fn run() -> Result<ExitCode> {
                     trials,
                     default_trials: MATRIX_TRIALS,
                     seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+                    filesystem: fs,
                 },
                 results,
                 jobs,

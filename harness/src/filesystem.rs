@@ -136,6 +136,21 @@ fn mount_tmpfs(at: &Path) -> Result<()> {
     .with_context(|| format!("mounting tmpfs on {}", at.display()))
 }
 
+/// Makes a `kind` filesystem (ext4, xfs or btrfs) in a new sparse image file at `image`; needs
+/// no root.
+pub fn make_image(kind: FsKind, image: &Path) -> Result<()> {
+    fs::File::create(image)
+        .and_then(|f| f.set_len(IMAGE_BYTES))
+        .with_context(|| format!("creating {}", image.display()))?;
+    let image_arg = image.to_string_lossy().into_owned();
+    match kind {
+        FsKind::Ext4 => run("mkfs.ext4", &["-q", "-F", &image_arg]),
+        FsKind::Xfs => run("mkfs.xfs", &["-q", "-f", &image_arg]),
+        FsKind::Btrfs => run("mkfs.btrfs", &["-q", "-f", &image_arg]),
+        FsKind::Tmpfs | FsKind::Overlay => bail!("--fs {kind} has no image"),
+    }
+}
+
 impl Mounted {
     /// Mounts a `kind` filesystem inside `workdir`. Needs root (CAP_SYS_ADMIN).
     pub fn new(kind: FsKind, workdir: &Path) -> Result<Mounted> {
@@ -169,15 +184,8 @@ impl Mounted {
             }
             FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs => {
                 let image = workdir.join(format!("{kind}.img"));
-                fs::File::create(&image)
-                    .and_then(|f| f.set_len(IMAGE_BYTES))
-                    .with_context(|| format!("creating {}", image.display()))?;
+                make_image(kind, &image)?;
                 let image_arg = image.to_string_lossy().into_owned();
-                match kind {
-                    FsKind::Ext4 => run("mkfs.ext4", &["-q", "-F", &image_arg])?,
-                    FsKind::Xfs => run("mkfs.xfs", &["-q", "-f", &image_arg])?,
-                    _ => run("mkfs.btrfs", &["-q", "-f", &image_arg])?,
-                }
                 let target = root.to_string_lossy().into_owned();
                 run(
                     "mount",

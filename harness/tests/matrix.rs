@@ -115,6 +115,36 @@ fn matrix_runs_scenarios_inside_a_debian_kernel_and_names_the_file_by_its_releas
 }
 
 #[test]
+fn matrix_fs_ext4_runs_on_a_virtio_disk_with_the_kernels_own_modules() {
+    let dir = Dir::new();
+    let output = matrix(
+        &dir,
+        &[
+            "--kernel",
+            TEST_KERNEL,
+            "--fs",
+            "ext4",
+            "--scenarios",
+            "cp-over-exe,truncate-under-mmap",
+            "--trials",
+            "3",
+        ],
+    );
+    assert_ok(&output);
+    let release = test_kernel_release();
+    let (path, file) = dir.results_file();
+    assert_eq!(path, dir.results().join(format!("{release}.ext4.json")));
+    let environment = &file["environment"];
+    assert_eq!(environment["kernel_release"], release.as_str());
+    assert_eq!(environment["filesystem"], "ext4");
+    assert_eq!(count(scenario(&file, "cp-over-exe"), "writer:ETXTBSY"), 3);
+    assert_eq!(
+        count(scenario(&file, "truncate-under-mmap"), "killed:SIGBUS"),
+        3
+    );
+}
+
+#[test]
 fn a_kernel_that_cannot_boot_fails_the_run_while_a_good_one_still_gives_results() {
     let dir = Dir::new();
     // A bzImage cut after its setup code: the header names a release, but nothing boots.

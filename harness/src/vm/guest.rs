@@ -1,5 +1,7 @@
 //! The harness as PID 1 of a guest kernel: mount proc, sysfs, devtmpfs and a tmpfs, run the
-//! scenarios of /clobber/guest.json on the tmpfs, print progress lines the host parses, write each
+//! scenarios of /clobber/guest.json on the tmpfs (or, for `--fs ext4|xfs|btrfs`, load the
+//! modules the initramfs carries with init_module(2) and run them on /dev/vda mounted with that
+//! filesystem), print progress lines the host parses, write each
 //! scenario's result as soon as it is known as a JSON line to the second serial port (ttyS1, a
 //! file on the host, so that a guest that dies later loses nothing), then tell qemu that all went
 //! well through isa-debug-exit (qemu exits with status 33) and power off.
@@ -17,12 +19,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli;
 use crate::environment::Environment;
+use crate::filesystem::FsKind;
 use crate::results::ScenarioResult;
 
 /// Where the configuration lies in the initramfs.
 pub const CONFIG_PATH: &str = "/clobber/guest.json";
 /// PATH in the guest; the initramfs puts the tools here.
 pub const GUEST_PATH: &str = "/usr/bin";
+/// Where the initramfs of a `--fs` guest holds its modules, in load order by name.
+pub const MODULES_DIR: &str = "/clobber/modules";
+/// Where a `--fs` guest mounts its disk.
+const DISK_MOUNT: &str = "/mnt/clobber";
+/// How long the guest waits for its disk to appear after loading the modules.
+const DISK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Prefix of the console lines the host parses.
 const PREFIX: &str = "clobber-guest: ";
 /// I/O port of qemu's isa-debug-exit device; qemu exits with status (value << 1) | 1.
@@ -45,6 +54,9 @@ pub struct Config {
     pub default_trials: u32,
     /// Seed of the random update delay.
     pub seed: u64,
+    /// The filesystem of the work dir; none means the guest's tmpfs. Default: none.
+    #[serde(default)]
+    pub filesystem: Option<FsKind>,
 }
 
 /// What a progress line from the guest says.
@@ -165,15 +177,74 @@ fn run_guest() -> Result<bool> {
         &fs::read(CONFIG_PATH).with_context(|| format!("reading {CONFIG_PATH}"))?,
     )
     .with_context(|| format!("parsing {CONFIG_PATH}"))?;
+    let workdir = match config.filesystem {
+        Some(kind @ (FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs)) => mount_disk(kind)?,
+        Some(FsKind::Tmpfs) | None => Path::new("/tmp/work").to_path_buf(),
+        Some(kind @ FsKind::Overlay) => anyhow::bail!("--fs {kind} is not supported in a guest"),
+    };
     cli::run_in_guest(
         &config.scenarios,
         config.trials,
         config.default_trials,
         config.seed,
         Path::new("/tmp/results"),
-        Path::new("/tmp/work"),
+        &workdir,
     )?;
     Ok(false)
+}
+
+/// Loads the modules of [`MODULES_DIR`], waits for /dev/vda and mounts it as `kind`; returns the
+/// work dir on it.
+fn mount_disk(kind: FsKind) -> Result<std::path::PathBuf> {
+    let mut modules: Vec<_> = fs::read_dir(MODULES_DIR)
+        .with_context(|| format!("reading {MODULES_DIR}"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    modules.sort();
+    for module in &modules {
+        load_module(module)?;
+    }
+    let disk = Path::new("/dev/vda");
+    let started = std::time::Instant::now();
+    while !disk.exists() {
+        if started.elapsed() > DISK_WAIT {
+            anyhow::bail!(
+                "/dev/vda did not appear within {}s of loading the modules",
+                DISK_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    fs::create_dir_all(DISK_MOUNT)?;
+    mount(
+        Some(disk),
+        DISK_MOUNT,
+        Some(kind.to_string().as_str()),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .with_context(|| format!("mounting /dev/vda as {kind} on {DISK_MOUNT}"))?;
+    Ok(Path::new(DISK_MOUNT).join("work"))
+}
+
+/// Loads the module at `path` with init_module(2); one already loaded is fine.
+fn load_module(path: &Path) -> Result<()> {
+    let image = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // SAFETY: the pointer and length describe `image`, which outlives the call; the parameter
+    // string is a NUL-terminated literal.
+    let status = unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            image.as_ptr(),
+            image.len(),
+            c"".as_ptr(),
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    if status != 0 && err.raw_os_error() != Some(libc::EEXIST) {
+        return Err(err).with_context(|| format!("loading the module {}", path.display()));
+    }
+    Ok(())
 }
 
 /// One line on ttyS1: a scenario's result and where it was measured.

@@ -1,7 +1,8 @@
 //! The guest's initramfs: a newc cpio archive (gzip-compressed) with the harness itself as /init,
 //! its dynamic loader and libraries, the real tools the tool-* scenarios run (with theirs), the
 //! host's /etc/os-release (the guest's userland is the host's), /dev/console, and the guest's
-//! configuration.
+//! configuration. A `--fs` guest's initramfs is that shared archive followed by a second one with
+//! its kernel's disk and filesystem modules (concatenated archives make one initramfs).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,7 +17,8 @@ use flate2::Compression;
 
 use crate::elf;
 use crate::tool;
-use crate::vm::guest::{Config, CONFIG_PATH, GUEST_PATH};
+use crate::vm::guest::{Config, CONFIG_PATH, GUEST_PATH, MODULES_DIR};
+use crate::vm::modules::Module;
 
 /// Tools the scenarios may run; those found on the host go into the guest.
 const TOOLS: &[&str] = &["cp", "install", "mv", "rsync", "dd", "sh", "cat"];
@@ -68,6 +70,25 @@ pub fn build(config: &Config, out: &Path) -> Result<()> {
     let out_gz = cpio::newc::trailer(archive.out)?;
     out_gz.finish()?.flush()?;
     Ok(())
+}
+
+/// Writes to `out` the initramfs `shared` followed by an archive holding `modules` in
+/// [`MODULES_DIR`], named so that sorting the names gives their load order.
+pub fn with_modules(shared: &Path, modules: &[Module], out: &Path) -> Result<()> {
+    let mut bytes = fs::read(shared).with_context(|| format!("reading {}", shared.display()))?;
+    // The kernel skips the zeros between archives; each archive starts 4-aligned.
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    let mut archive = Archive {
+        out: GzEncoder::new(bytes, Compression::fast()),
+        ino: 1_000_000,
+    };
+    archive.entry(Path::new(MODULES_DIR), 0o040_755, &[], (0, 0))?;
+    for (i, module) in modules.iter().enumerate() {
+        let path = Path::new(MODULES_DIR).join(format!("{i:03}-{}.ko", module.name));
+        archive.entry(&path, 0o100_644, &module.image, (0, 0))?;
+    }
+    let bytes = cpio::newc::trailer(archive.out)?.finish()?;
+    fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))
 }
 
 struct Archive<W: Write> {

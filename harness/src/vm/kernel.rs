@@ -2,8 +2,9 @@
 //! `debian:7`, or the path of a bzImage someone built), fetching the newest Debian kernel of a
 //! series with apt-get on a private sources list and private state dirs (never /etc/apt or
 //! /var/lib/apt), unpacking it with dpkg-deb, reading the release from the bzImage's setup header,
-//! and extracting the uncompressed vmlinux that qemu boots directly (PVH), which skips the
-//! decompression that is slow under TCG.
+//! extracting the uncompressed vmlinux that qemu boots directly (PVH), which skips the
+//! decompression that is slow under TCG, and keeping the package's modules tree (`modules/`), from
+//! which `--fs` guests get their disk and filesystem drivers.
 
 use std::fmt;
 use std::fs;
@@ -140,6 +141,12 @@ impl Cached {
     pub fn image(&self) -> PathBuf {
         self.dir.join(&self.meta.boot)
     }
+
+    /// Its modules tree (the package's `lib/modules/<release>`), when the cache holds one: Debian
+    /// kernels fetched by this version of clobber do, a user's bzImage does not.
+    pub fn modules(&self) -> Option<PathBuf> {
+        Some(self.dir.join(MODULES)).filter(|d| d.is_dir())
+    }
 }
 
 /// clobber's cache directory: `$XDG_CACHE_HOME/clobber`, else `~/.cache/clobber`.
@@ -229,10 +236,13 @@ pub fn fetch(spec: &Spec) -> Result<Cached> {
                 source_stamp: Some(stamp(&source)?),
                 boot: String::new(),
             };
-            install(&format!("custom-{release}"), &image, meta)
+            install(&format!("custom-{release}"), &image, None, meta)
         }
     }
 }
+
+/// The modules tree in a kernel's cache directory.
+const MODULES: &str = "modules";
 
 /// The Debian archive keyring of the `debian-archive-keyring` package.
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -392,8 +402,9 @@ fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
     let package = apt.newest(series.pattern)?;
     let version = apt.version_of(&package)?;
     let source = format!("{package} {version}");
-    if let Some(kernel) = cached(spec)?.filter(|k| k.meta.source == source) {
-        return Ok(kernel);
+    let cached = cached(spec)?.filter(|k| k.meta.source == source);
+    if let Some(kernel) = cached.as_ref().filter(|k| k.modules().is_some()) {
+        return Ok(kernel.clone());
     }
     let debs = apt.root.join("debs");
     for old in fs::read_dir(&debs)?.flatten() {
@@ -408,17 +419,29 @@ fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .with_context(|| format!("apt-get download {package} left no .deb"))?;
-    let unpacked = tempfile::tempdir_in(&apt.root)?;
+    fs::create_dir_all(kernels_dir()?)?;
+    let unpacked = tempfile::tempdir_in(kernels_dir()?)?;
     run(Command::new("dpkg-deb")
         .arg("-x")
         .arg(&deb)
         .arg(unpacked.path()))?;
+    fs::remove_file(&deb)?;
     let image_path =
         find_vmlinuz(unpacked.path()).with_context(|| format!("{package} holds no vmlinuz"))?;
     let image = fs::read(&image_path)?;
-    fs::remove_file(&deb)?;
     let release =
         release_of(&image).with_context(|| format!("{}: not a bzImage", image_path.display()))?;
+    let modules = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| unpacked.path().join(d).join(&release))
+        .find(|d| d.join("kernel").is_dir())
+        .with_context(|| format!("{package} holds no modules of {release}"))?;
+    if let Some(kernel) = cached {
+        // Cached by an older clobber without its modules: add them beside the image.
+        fs::rename(&modules, kernel.dir.join(MODULES))
+            .with_context(|| format!("moving the modules into {}", kernel.dir.display()))?;
+        return Ok(kernel);
+    }
     let meta = Meta {
         spec: spec.to_string(),
         release,
@@ -429,6 +452,7 @@ fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
     install(
         &spec.cache_key().expect("debian specs have a key"),
         &image,
+        Some(&modules),
         meta,
     )
 }
@@ -450,12 +474,16 @@ fn find_vmlinuz(root: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Writes `image` (and its vmlinux, when one can be extracted) into `kernels/<key>` atomically.
-fn install(key: &str, image: &[u8], mut meta: Meta) -> Result<Cached> {
+/// Writes `image` (and its vmlinux, when one can be extracted, and the `modules` tree) into
+/// `kernels/<key>` atomically.
+fn install(key: &str, image: &[u8], modules: Option<&Path>, mut meta: Meta) -> Result<Cached> {
     let kernels = kernels_dir()?;
     fs::create_dir_all(&kernels)?;
     let staging = tempfile::tempdir_in(&kernels)?;
     fs::write(staging.path().join("vmlinuz"), image)?;
+    if let Some(modules) = modules {
+        fs::rename(modules, staging.path().join(MODULES)).context("moving the modules")?;
+    }
     meta.boot = match vmlinux_of(image) {
         Some(vmlinux) => {
             fs::write(staging.path().join("vmlinux"), vmlinux)?;

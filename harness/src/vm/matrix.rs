@@ -1,6 +1,9 @@
 //! `clobber matrix`: fetch the kernels the cache lacks, build the initramfs once, boot the
 //! kernels in parallel (up to --jobs) with a progress line each, merge every guest's results into
 //! DIR/<guest release>.json, and report the kernels that failed with their last console lines.
+//! With `--fs ext4|xfs|btrfs` each kernel also gets a fresh disk image of that filesystem and an
+//! initramfs that adds its own modules for the disk, and results go to
+//! DIR/<guest release>.<fs>.json.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,11 +16,13 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::environment;
 use crate::error::Interrupted;
+use crate::filesystem::{self, FsKind};
 use crate::interrupt;
 use crate::results;
 use crate::vm::guest::{self, Config, Event};
 use crate::vm::initramfs;
 use crate::vm::kernel::{self, Cached, Spec};
+use crate::vm::modules;
 use crate::vm::qemu::{self, Accel, Boot, End};
 
 /// What `clobber matrix` runs.
@@ -62,7 +67,16 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         if kernel::cached(spec)?.is_none() {
             eprintln!("clobber: fetching {spec}");
         }
-        match kernel::ensure(spec) {
+        let needs_modules = disk_kind(options).is_some();
+        let ensured = kernel::ensure(spec).and_then(|cached| match spec {
+            // Cached by a clobber that kept no modules: fetch them.
+            Spec::Debian(_) if needs_modules && cached.modules().is_none() => {
+                eprintln!("clobber: fetching the modules of {spec}");
+                kernel::fetch(spec)
+            }
+            _ => Ok(cached),
+        });
+        match ensured {
             Ok(cached) => kernels.push((spec.to_string(), cached)),
             Err(err) => failures.push(Failure {
                 spec: spec.to_string(),
@@ -198,9 +212,24 @@ impl Host<'_> {
             reason,
             console,
         };
+        let own_initrd = self.scratch.join(format!("kernel-{i}.initramfs"));
+        let disk = self.scratch.join(format!("kernel-{i}.img"));
+        let disk = match disk_kind(self.options) {
+            Some(kind) => {
+                bar.set_message(format!("making the {kind} disk"));
+                prepare_disk(kind, cached, self.initrd, &own_initrd, &disk)
+                    .map_err(|err| fail(format!("{err:#}"), Vec::new()))?;
+                Some(disk.as_path())
+            }
+            None => None,
+        };
         let boot = Boot {
             kernel: &cached.image(),
-            initrd: self.initrd,
+            initrd: if disk.is_some() {
+                &own_initrd
+            } else {
+                self.initrd
+            },
             accel: self.accel,
             params: format!(
                 "clobber.virt={} clobber.machine={}",
@@ -208,11 +237,13 @@ impl Host<'_> {
                 self.machine_id
             ),
             ttys1: self.scratch.join(format!("kernel-{i}.ttyS1")),
+            disk,
         };
         let started = Instant::now();
         let mut collector = Collector {
             ttys1: boot.ttys1.clone(),
             results: self.options.results.clone(),
+            fs: self.options.guest.filesystem,
             merged: 0,
             kept: None,
             error: None,
@@ -306,6 +337,8 @@ impl Host<'_> {
 struct Collector {
     ttys1: PathBuf,
     results: PathBuf,
+    /// The `--fs` of the run, which names the results file.
+    fs: Option<FsKind>,
     /// Results merged so far.
     merged: usize,
     /// The results file written last, and the guest's kernel release.
@@ -322,7 +355,11 @@ impl Collector {
         let sent = guest::received(&std::fs::read(&self.ttys1).unwrap_or_default());
         for published in sent.into_iter().skip(self.merged) {
             let release = published.environment.kernel_release.clone();
-            match results::merge(&self.results, &published.environment, published.scenario) {
+            let path = match self.fs {
+                Some(fs) => results::path_for_fs(&self.results, &release, &fs.to_string()),
+                None => results::path_for(&self.results, &release),
+            };
+            match results::merge_into(&path, &published.environment, published.scenario) {
                 Ok(path) => {
                     self.kept = Some((path, release));
                     self.merged += 1;
@@ -334,6 +371,35 @@ impl Collector {
             }
         }
     }
+}
+
+/// The filesystem the guests' disk holds, when the run's `--fs` needs one.
+fn disk_kind(options: &Options) -> Option<FsKind> {
+    options
+        .guest
+        .filesystem
+        .filter(|k| matches!(k, FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs))
+}
+
+/// Makes a `kind` disk image at `disk` and, at `initrd`, the `shared` initramfs with the modules
+/// that `cached` needs to mount it.
+fn prepare_disk(
+    kind: FsKind,
+    cached: &Cached,
+    shared: &Path,
+    initrd: &Path,
+    disk: &Path,
+) -> Result<()> {
+    let tree = cached.modules().with_context(|| {
+        format!(
+            "--fs {kind} needs the kernel's modules, and the cache has none for {} (only Debian kernels come with theirs)",
+            cached.meta.spec
+        )
+    })?;
+    let needed = modules::needed(&tree, kind)
+        .with_context(|| format!("collecting the modules for {kind}"))?;
+    initramfs::with_modules(shared, &needed, initrd).context("building the initramfs")?;
+    filesystem::make_image(kind, disk)
 }
 
 /// Console lines that mean the guest kernel died.

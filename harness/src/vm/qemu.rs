@@ -58,6 +58,8 @@ pub struct Boot<'a> {
     pub params: String,
     /// The file that receives the guest's ttyS1.
     pub ttys1: PathBuf,
+    /// A raw disk image attached as the guest's virtio disk (/dev/vda), if any.
+    pub disk: Option<&'a Path>,
 }
 
 /// Kills and reaps qemu when dropped, whatever path left the scope.
@@ -117,6 +119,12 @@ fn command(boot: &Boot) -> Command {
                 guest::DEBUG_EXIT_PORT
             ),
         ]);
+    if let Some(disk) = boot.disk {
+        command.arg("-drive").arg(format!(
+            "file={},if=virtio,format=raw",
+            disk.display().to_string().replace(',', ",,")
+        ));
+    }
     match boot.accel {
         Accel::Kvm => command.args(["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => command.args(["-accel", "tcg"]),
@@ -219,6 +227,7 @@ pub fn accel(kernel: &Path, initrd: &Path, scratch: &Path) -> Accel {
             accel: Accel::Kvm,
             params: guest::PROBE_PARAM.into(),
             ttys1: scratch.join("kvm-probe.ttyS1"),
+            disk: None,
         };
         let started = Instant::now();
         let works = run(
