@@ -386,18 +386,10 @@ pub fn read_own(path: &Path, environment: &Environment) -> Result<ResultsFile> {
     Ok(file)
 }
 
-/// Writes `entry` into the results file for `environment` in `dir`, replacing an entry of the same
-/// name and keeping the others. Atomic: written to a temporary file and renamed. A file of the same
-/// kernel release measured on another machine is never merged into: that is bad input.
-pub fn merge(dir: &Path, environment: &Environment, entry: ScenarioResult) -> Result<PathBuf> {
-    merge_into(
-        &path_for(dir, &environment.kernel_release),
-        environment,
-        entry,
-    )
-}
-
-/// Like [`merge`], into the results file at `path`.
+/// Writes `entry` into the results file at `path` (see [`path_for`] and [`path_for_fs`]),
+/// replacing an entry of the same name and keeping the others. Atomic: written to a temporary file
+/// and renamed. A file of the same kernel release measured on another machine is never merged
+/// into: that is bad input.
 pub fn merge_into(
     path: &Path,
     environment: &Environment,

@@ -410,22 +410,29 @@ fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
     for old in fs::read_dir(&debs)?.flatten() {
         fs::remove_file(old.path())?;
     }
+    // Series 7 ships the modules in a package of their own.
+    let mut packages = vec![package.clone()];
+    packages.extend(
+        package
+            .strip_prefix("linux-binary-")
+            .map(|release| format!("linux-modules-{release}")),
+    );
     run(apt
         .command("apt-get")
-        .args(["-qq", "download", &package])
+        .args(["-qq", "download"])
+        .args(&packages)
         .current_dir(&debs))?;
-    let deb = fs::read_dir(&debs)?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .with_context(|| format!("apt-get download {package} left no .deb"))?;
     fs::create_dir_all(kernels_dir()?)?;
     let unpacked = tempfile::tempdir_in(kernels_dir()?)?;
-    run(Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&deb)
-        .arg(unpacked.path()))?;
-    fs::remove_file(&deb)?;
+    for deb in fs::read_dir(&debs)?.flatten().map(|e| e.path()) {
+        if deb.extension().is_some_and(|e| e == "deb") {
+            run(Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(&deb)
+                .arg(unpacked.path()))?;
+            fs::remove_file(&deb)?;
+        }
+    }
     let image_path =
         find_vmlinuz(unpacked.path()).with_context(|| format!("{package} holds no vmlinuz"))?;
     let image = fs::read(&image_path)?;
@@ -435,7 +442,7 @@ fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
         .iter()
         .map(|d| unpacked.path().join(d).join(&release))
         .find(|d| d.join("kernel").is_dir())
-        .with_context(|| format!("{package} holds no modules of {release}"))?;
+        .with_context(|| format!("{} hold no modules of {release}", packages.join(" and ")))?;
     if let Some(kernel) = cached {
         // Cached by an older clobber without its modules: add them beside the image.
         fs::rename(&modules, kernel.dir.join(MODULES))
