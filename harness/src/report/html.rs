@@ -72,7 +72,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "<h3>{}</h3>", escape(&headline.run));
         table(&mut out, &headline.table);
     }
-    out.push_str("<h2>Differences between kernels</h2>\n");
+    out.push_str("<h2>Differences between kernels and filesystems</h2>\n");
     if report.runs.len() < 2 {
         out.push_str("<p>Only one run: nothing to compare yet.</p>\n");
     } else if report.differences.is_empty() {
@@ -84,8 +84,9 @@ pub fn render(report: &Report) -> String {
         for difference in &report.differences {
             let _ = write!(
                 out,
-                "<li><strong>{}</strong>: {}\n<ul>\n",
+                "<li><strong>{}</strong> (between {}): {}\n<ul>\n",
                 escape(&difference.about.name),
+                escape(&difference.between),
                 escape(&difference.about.description)
             );
             for (run, outcome) in &difference.outcomes {

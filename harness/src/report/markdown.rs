@@ -50,7 +50,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "### {}\n", headline.run);
         table(&mut out, &headline.table);
     }
-    let _ = writeln!(out, "## Differences between kernels\n");
+    let _ = writeln!(out, "## Differences between kernels and filesystems\n");
     if report.runs.len() < 2 {
         let _ = writeln!(out, "Only one run: nothing to compare yet.\n");
     } else if report.differences.is_empty() {
@@ -62,8 +62,8 @@ pub fn render(report: &Report) -> String {
     for difference in &report.differences {
         let _ = writeln!(
             out,
-            "- **{}**: {}",
-            difference.about.name, difference.about.description
+            "- **{}** (between {}): {}",
+            difference.about.name, difference.between, difference.about.description
         );
         for (run, outcome) in &difference.outcomes {
             let _ = writeln!(out, "  - {run}: {}", outcome.replace('\n', "; "));

@@ -36,8 +36,10 @@ pub struct ScenarioSection<'a> {
     pub messages: Vec<(String, String)>,
 }
 
-/// A scenario whose dominant outcome class differs between runs.
+/// A scenario whose dominant outcome class differs between runs that differ in one thing.
 pub struct Difference<'a> {
+    /// What the compared runs differ in, e.g. `kernels, on tmpfs` or `filesystems, on 6.1.0-28`.
+    pub between: String,
     /// The scenario.
     pub about: &'a ScenarioResult,
     /// Per run that measured it: (run label, headline cell).
@@ -217,25 +219,55 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
     }
 }
 
+/// Scenarios whose dominant outcome differs between kernels on one filesystem, then between
+/// filesystems on one kernel release; scenarios a run did not run are left out.
 fn differences<'a>(sections: &[ScenarioSection<'a>], runs: &'a [Run]) -> Vec<Difference<'a>> {
-    sections
+    let filesystems: BTreeSet<&str> = runs
         .iter()
-        .filter_map(|section| {
-            let measured: Vec<(&Run, &ScenarioResult)> = runs
+        .map(|r| r.environment.filesystem.as_str())
+        .collect();
+    let releases: BTreeSet<&str> = runs
+        .iter()
+        .map(|r| r.environment.kernel_release.as_str())
+        .collect();
+    let mut groups: Vec<(String, Vec<&Run>)> = Vec::new();
+    for fs in filesystems {
+        let group: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.environment.filesystem == fs)
+            .collect();
+        groups.push((format!("kernels, on {fs}"), group));
+    }
+    for release in releases {
+        let group: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.environment.kernel_release == release)
+            .collect();
+        groups.push((format!("filesystems, on {release}"), group));
+    }
+    let mut found = Vec::new();
+    for (between, group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
+        for section in sections {
+            let measured: Vec<(&Run, &ScenarioResult)> = group
                 .iter()
-                .filter_map(|run| run.scenarios.get(&section.about.name).map(|r| (run, r)))
+                .filter_map(|run| run.scenarios.get(&section.about.name).map(|r| (*run, r)))
+                .filter(|(_, r)| r.not_run.is_none())
                 .collect();
             let dominant: BTreeSet<Option<Class>> =
                 measured.iter().map(|(_, r)| class::dominant(r)).collect();
-            (dominant.len() > 1).then(|| Difference {
-                about: section.about,
-                outcomes: measured
-                    .iter()
-                    .map(|(run, r)| (run.label.clone(), class::headline(r)))
-                    .collect(),
-            })
-        })
-        .collect()
+            if dominant.len() > 1 {
+                found.push(Difference {
+                    between: between.clone(),
+                    about: section.about,
+                    outcomes: measured
+                        .iter()
+                        .map(|(run, r)| (run.label.clone(), class::headline(r)))
+                        .collect(),
+                });
+            }
+        }
+    }
+    found
 }
 
 fn environments(runs: &[Run]) -> Table {
