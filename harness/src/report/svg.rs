@@ -35,6 +35,16 @@ fn text(x: f64, y: f64, size: f64, content: &str) -> Text {
         .set("font-size", px(size))
 }
 
+/// Adds the grid, the x axis under the plot and the axis title.
+fn with_x_axis(doc: Document, grid: Group, bottom: f64, title: &str) -> Document {
+    doc.add(grid)
+        .add(line(PLOT_LEFT, bottom, PLOT_RIGHT, bottom, "#444444"))
+        .add(
+            text((PLOT_LEFT + PLOT_RIGHT) / 2.0, bottom + 38.0, 12.0, title)
+                .set("text-anchor", "middle"),
+        )
+}
+
 fn line(x1: f64, y1: f64, x2: f64, y2: f64, colour: &str) -> Line {
     Line::new()
         .set("x1", px(x1))
@@ -135,18 +145,7 @@ pub fn outcome_bars(runs: &[Run]) -> String {
                     .set("text-anchor", "middle"),
             );
     }
-    doc = doc
-        .add(grid)
-        .add(line(PLOT_LEFT, bottom, PLOT_RIGHT, bottom, "#444444"))
-        .add(
-            text(
-                (PLOT_LEFT + PLOT_RIGHT) / 2.0,
-                bottom + 38.0,
-                12.0,
-                "share of trials",
-            )
-            .set("text-anchor", "middle"),
-        );
+    doc = with_x_axis(doc, grid, bottom, "share of trials");
     let mut y = top;
     for name in names {
         doc = doc.add(text(12.0, y + 15.0, 13.0, name).set("font-weight", "600"));
@@ -333,18 +332,7 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
             }
         }
     }
-    doc = doc
-        .add(grid)
-        .add(line(PLOT_LEFT, bottom, PLOT_RIGHT, bottom, "#444444"))
-        .add(
-            text(
-                (PLOT_LEFT + PLOT_RIGHT) / 2.0,
-                bottom + 38.0,
-                12.0,
-                "time to death (log scale)",
-            )
-            .set("text-anchor", "middle"),
-        );
+    doc = with_x_axis(doc, grid, bottom, "time to death (log scale)");
     let mut y = top;
     for name in names {
         doc = doc.add(text(12.0, y + 15.0, 13.0, name).set("font-weight", "600"));
