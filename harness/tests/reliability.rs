@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_no_victims, processes_naming, Dir};
+use crate::util::{assert_no_victims, processes_naming, scenario_names, Dir};
 
 /// Writes a scenario file into `dir`.
 fn scenario_file(dir: &Path, name: &str, body: &str) {
@@ -76,12 +76,7 @@ fn assert_no_victims_within_a_second(work: &Path) {
 
 fn assert_finished_scenario_kept(dir: &Dir) {
     let (_, file) = dir.results_file();
-    let names: Vec<&str> = file["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = scenario_names(&file);
     assert_eq!(names, ["a-fast"], "the finished scenario only");
     assert_eq!(dir.entry("a-fast")["counts"]["writer:ETXTBSY"], 1000);
 }

@@ -9,7 +9,7 @@ mod reliability;
 mod report;
 mod util;
 
-use util::{assert_ok, count, count_prefix, Dir};
+use util::{assert_ok, count, count_prefix, scenario_names, Dir};
 
 #[test]
 fn cp_over_exe_is_refused_with_etxtbsy_every_time() {
@@ -89,12 +89,7 @@ fn rerunning_a_scenario_replaces_its_entry_and_keeps_the_others() {
     );
     let uname = nix_release();
     assert_eq!(release, uname);
-    let names: Vec<&str> = file["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = scenario_names(&file);
     assert_eq!(names, ["cp-over-exe", "truncate-under-mmap"]);
     assert_eq!(dir.entry("cp-over-exe")["trials"], 4);
     assert_eq!(file["schema_version"], 1);

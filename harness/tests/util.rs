@@ -96,6 +96,16 @@ impl Dir {
     }
 }
 
+/// The scenario names of a results file, in file order.
+pub fn scenario_names(file: &Value) -> Vec<&str> {
+    file["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect()
+}
+
 /// Asserts that a command succeeded, showing its output otherwise.
 pub fn assert_ok(output: &Output) {
     assert!(

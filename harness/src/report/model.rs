@@ -130,6 +130,14 @@ fn headline(run: &Run) -> Table {
                     .copied()
                     .filter(|r| r.method == *method && r.target == *target)
                     .collect();
+                // A scenario this run could not run (e.g. a lower-layer one off overlay) is
+                // named only when nothing else in the cell ran.
+                let ran: Vec<&ScenarioResult> = cell
+                    .iter()
+                    .copied()
+                    .filter(|r| r.not_run.is_none())
+                    .collect();
+                let cell = if ran.is_empty() { cell } else { ran };
                 row.push(match cell.as_slice() {
                     [] => "—".to_string(),
                     [one] => class::headline(one),
