@@ -5,14 +5,12 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 
-const READY: u64 = 1;
+#[path = "layout.rs"]
+#[allow(dead_code)]
+mod layout;
 
-/// Version value for content that is neither version entirely.
-pub const MIXED: u64 = 99;
-
-extern "C" {
-    fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
-}
+pub use layout::MIXED;
+use layout::{FIRST, ITERATIONS, READY, SEEN, STATE};
 
 /// The status file of one victim.
 pub struct Report {
@@ -25,10 +23,10 @@ fn words(values: &[u64]) -> Vec<u8> {
 }
 
 impl Report {
-    /// Makes the process non-dumpable (a crash is the expected outcome) and opens `path`.
+    /// Opens the status file at `path`. The process stays dumpable, so that the harness that
+    /// started it can read /proc/PID/maps as an ordinary user; the harness set RLIMIT_CORE to 0,
+    /// so a crash leaves no core dump.
     pub fn open(path: &str) -> Report {
-        // PR_SET_DUMPABLE = 4. SAFETY: a plain prctl call with valid arguments.
-        unsafe { prctl(4, 0, 0, 0, 0) };
         let file = OpenOptions::new()
             .write(true)
             .open(path)
@@ -41,11 +39,13 @@ impl Report {
 
     /// Reports ready, having seen `version`.
     pub fn ready(&self, version: u64) {
+        for word in [FIRST, SEEN] {
+            self.file
+                .write_at(&words(&[version]), (word * 8) as u64)
+                .expect("write status");
+        }
         self.file
-            .write_at(&words(&[version, version]), 16)
-            .expect("write status");
-        self.file
-            .write_at(&words(&[READY]), 0)
+            .write_at(&words(&[READY]), (STATE * 8) as u64)
             .expect("write status");
     }
 
@@ -53,7 +53,7 @@ impl Report {
     pub fn tick(&mut self, version: u64) {
         self.iterations += 1;
         self.file
-            .write_at(&words(&[self.iterations, version]), 8)
+            .write_at(&words(&[self.iterations, version]), (ITERATIONS * 8) as u64)
             .expect("write status");
     }
 }

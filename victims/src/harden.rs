@@ -1,15 +1,13 @@
 //! What every victim does first: never dump core (a crash is the expected outcome, and a core file
 //! would be written outside the work dir or handed to the system's crash collector).
 
-/// Makes the calling process non-dumpable so that a fatal signal leaves no core dump behind.
+/// Sets RLIMIT_CORE to 0 so that a fatal signal leaves no core dump behind. The process stays
+/// dumpable: a harness running as an ordinary user must be able to read its /proc/PID/maps.
 pub fn no_core_dumps() {
-    // SAFETY: plain prctl/setrlimit calls with valid arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        let zero = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-    }
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a plain setrlimit call with a valid argument.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
 }

@@ -1,16 +1,7 @@
-//! The status page: a small file that a victim maps `MAP_SHARED` and updates on every iteration of
-//! its loop, and that the harness maps to read, so that reporting never blocks the victim.
-//!
-//! Layout (little-endian `u64` words):
-//! - word 0 [`STATE`]: 0 while starting, [`READY`] once the victim has mapped its target, run its code
-//!   once and touched every page;
-//! - word 1 [`ITERATIONS`]: completed iterations of the loop;
-//! - word 2 [`SEEN`]: the version observed by the latest iteration ([`MIXED`] when the content matched
-//!   neither version entirely);
-//! - word 3 [`FIRST`]: the version observed when the victim became ready.
-//!
-//! The stand-alone victim executables write the same words with `pwrite(2)`; the page cache keeps both
-//! ways coherent with the harness's shared mapping.
+//! The status page (layout in `common/layout.rs`, shared with the stand-alone victims): a victim
+//! maps it `MAP_SHARED` and updates it on every iteration of its loop, and the harness maps it to
+//! read, so that reporting never blocks the victim. The stand-alone victim executables write the
+//! same words with `pwrite(2)`; the page cache keeps both ways coherent with the harness's mapping.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -19,20 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::MmapMut;
 
-/// Size of the status file in bytes.
-pub const SIZE: usize = 32;
-/// Word index of the readiness state.
-pub const STATE: usize = 0;
-/// Word index of the iteration counter.
-pub const ITERATIONS: usize = 1;
-/// Word index of the version seen by the latest iteration.
-pub const SEEN: usize = 2;
-/// Word index of the version seen when the victim became ready.
-pub const FIRST: usize = 3;
-/// Value of [`STATE`] once the victim is ready.
-pub const READY: u64 = 1;
-/// Version value for content that is neither version entirely (silently mixed).
-pub const MIXED: u64 = 99;
+#[path = "../common/layout.rs"]
+mod layout;
+pub use layout::*;
 
 /// A shared mapping of a status file, used by the victim to write and by the harness to read.
 pub struct Status {
