@@ -1,21 +1,24 @@
 //! `clobber check`: run the user's own update command (a deploy script, `make install`, a
-//! config-management copy) against running victims and say in one line whether it is safe.
+//! config-management copy) against running victims and say in one line whether it is safe. Safe
+//! means both: the processes already running kept the old version, and processes started after
+//! the update got the new one.
 
-use std::collections::BTreeMap;
-
+use crate::outcome::{signal_name, Outcome};
 use crate::results::{ScenarioResult, Verdict};
 use crate::scenario::{Expectation, Scenario, ScenarioFile, Share, Target};
 
 /// What a check found, from worst to best.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finding {
-    /// Victims died.
+    /// Running processes died.
     Crashed,
-    /// Victims survived but saw new or mixed content in their old mappings.
+    /// Running processes survived but saw new or mixed content in their old mappings.
     Mixed,
-    /// Victims stopped making progress.
+    /// Running processes stopped making progress.
     Hung,
-    /// The command failed: the update was refused.
+    /// Processes started after the update could not start, or started on mixed content.
+    BrokeNew,
+    /// The command failed (refused) and changed nothing: running processes untouched.
     Refused,
     /// Old processes kept the old version, but new ones did not get the new one.
     Ineffective,
@@ -24,9 +27,9 @@ pub enum Finding {
 }
 
 impl Finding {
-    /// Whether `--fail-unsafe` makes this exit with status 3.
+    /// Whether `--fail-unsafe` makes this exit with status 3: everything but [`Finding::Safe`].
     pub fn unsafe_update(self) -> bool {
-        matches!(self, Finding::Crashed | Finding::Mixed | Finding::Hung)
+        self != Finding::Safe
     }
 }
 
@@ -58,70 +61,113 @@ pub fn scenario(target: Target, argv: Vec<String>) -> Scenario {
     }
 }
 
-fn sum(counts: &BTreeMap<String, u64>, prefix: &str) -> u64 {
-    counts
-        .iter()
-        .filter(|(label, _)| label.starts_with(prefix))
-        .map(|(_, n)| n)
-        .sum()
+/// How the update commands themselves ended, e.g. " (the command failed in 5/5 trials: exit 1)".
+fn command_failures(result: &ScenarioResult) -> String {
+    let Some(updates) = &result.updates else {
+        return String::new();
+    };
+    let failed: u64 = updates.failed + updates.refused.values().sum::<u64>();
+    if failed == 0 {
+        return String::new();
+    }
+    let mut why: Vec<String> = updates.refused.keys().cloned().collect();
+    if updates.failed > 0 {
+        why.push("no errno named".into());
+    }
+    format!(
+        "; the command itself failed in {failed}/{} trials ({})",
+        result.trials,
+        why.join(", ")
+    )
 }
 
 /// Classifies a check's measurement, with the one-line verdict.
 pub fn judge(result: &ScenarioResult) -> (Finding, String) {
-    let counts = &result.counts;
-    let n: u64 = counts.values().sum();
-    let died = sum(counts, "killed:") + sum(counts, "exited:");
-    if died > 0 {
-        let how: Vec<String> = counts
+    let n = result.trials;
+    let count = |keep: fn(&Outcome) -> bool| -> u64 {
+        result
+            .counts
             .iter()
-            .filter(|(l, _)| l.starts_with("killed:") || l.starts_with("exited:"))
-            .map(|(l, k)| format!("{k}× {}", l.split_once(':').map_or(l.as_str(), |p| p.1)))
+            .filter(|(o, _)| keep(o))
+            .map(|(_, k)| k)
+            .sum()
+    };
+    let failures = command_failures(result);
+    let died = count(Outcome::is_death);
+    if died > 0 {
+        let how: Vec<String> = result
+            .counts
+            .iter()
+            .filter_map(|(outcome, k)| match outcome {
+                Outcome::Killed(signal) => Some(format!("{k}× {}", signal_name(*signal))),
+                Outcome::Exited(code) => Some(format!("{k}× exit {code}")),
+                _ => None,
+            })
             .collect();
         return (
             Finding::Crashed,
             format!(
-                "UNSAFE: victims crashed in {died}/{n} trials ({})",
+                "UNSAFE: running processes crashed in {died}/{n} trials ({}){failures}",
                 how.join(", ")
             ),
         );
     }
-    let mixed = sum(counts, "saw-new");
+    let mixed = count(|o| *o == Outcome::SawNew);
     if mixed > 0 {
         return (
             Finding::Mixed,
-            format!("UNSAFE: silently mixed: old processes saw new or mixed content in {mixed}/{n} trials"),
+            format!("UNSAFE: silently mixed: running processes saw new or mixed content in {mixed}/{n} trials{failures}"),
         );
     }
-    let hung = sum(counts, "hung");
+    let hung = count(|o| *o == Outcome::Hung);
     if hung > 0 {
         return (
             Finding::Hung,
-            format!("UNSAFE: victims hung in {hung}/{n} trials"),
+            format!("UNSAFE: running processes hung in {hung}/{n} trials{failures}"),
         );
     }
-    let refused = sum(counts, "writer:");
+    let new = result.new_process.clone().unwrap_or_default();
+    if new.failed_to_start > 0 || new.mixed > 0 {
+        return (
+            Finding::BrokeNew,
+            format!(
+                "UNSAFE: running processes were untouched, but processes started after the update failed to start in {}/{} trials and got mixed content in {}/{}{failures}",
+                new.failed_to_start, new.started, new.mixed, new.started
+            ),
+        );
+    }
+    let refused = count(|o| matches!(o, Outcome::Writer(_)));
     if refused > 0 {
-        let why: Vec<&str> = counts
+        let why: Vec<String> = result
+            .counts
             .keys()
-            .filter_map(|l| l.strip_prefix("writer:"))
+            .filter_map(|o| match o {
+                Outcome::Writer(why) => Some(why.clone()),
+                _ => None,
+            })
             .collect();
         return (
             Finding::Refused,
-            format!("refused: the command failed in {refused}/{n} trials ({}); running processes untouched", why.join(", ")),
+            format!(
+                "refused: the command failed in {refused}/{n} trials ({}) and running processes were untouched; new processes got the new version in {}/{}",
+                why.join(", "),
+                new.saw_new,
+                new.started
+            ),
         );
     }
-    let new = result.new_process.as_ref();
-    let started = new.map_or(0, |c| c.started);
-    let saw_new = new.map_or(0, |c| c.saw_new);
-    if started > 0 && saw_new == started {
+    if new.started == n && new.saw_new == n && new.old_unchanged == n {
         (
             Finding::Safe,
-            format!("safe: old processes kept the old code and new ones got the new in {saw_new}/{n} trials"),
+            format!("safe: old processes kept the old version and new ones got the new in {n}/{n} trials"),
         )
     } else {
         (
             Finding::Ineffective,
-            format!("old processes kept the old code, but new processes got the new version in only {saw_new}/{started} trials"),
+            format!(
+                "NOT SAFE: the update did not take effect: running processes kept the old version, but new processes got the new one in only {}/{} trials (the old one in {})",
+                new.saw_new, new.started, new.saw_old
+            ),
         )
     }
 }

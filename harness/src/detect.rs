@@ -7,23 +7,21 @@ use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-
-/// The inode `path` has now, or None when it no longer exists.
-fn current_inode(path: &Path) -> Result<Option<u64>> {
+/// The inode `path` has now, None when it no longer exists, or an error when it cannot be read.
+fn current_inode(path: &Path) -> std::io::Result<Option<u64>> {
     match fs::metadata(path) {
         Ok(meta) => Ok(Some(meta.ino())),
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).with_context(|| format!("stat {}", path.display())),
+        Err(err) => Err(err),
     }
 }
 
 /// Whether process `pid`, which mapped inode `old_inode` from `target`, shows a restart checker
-/// that it runs something the path no longer holds.
-pub fn restart_visible(pid: u32, target: &Path, old_inode: u64) -> Result<bool> {
-    let maps = fs::read_to_string(format!("/proc/{pid}/maps"))
-        .with_context(|| format!("reading /proc/{pid}/maps"))?;
-    let now = current_inode(target)?;
+/// that it runs something the path no longer holds; None when its maps cannot be read (an extra
+/// that never aborts a run).
+pub fn restart_visible(pid: u32, target: &Path, old_inode: u64) -> Option<bool> {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let now = current_inode(target).ok()?;
     let target = target.to_string_lossy();
     let visible = maps.lines().any(|line| {
         let fields: Vec<&str> = line.splitn(6, ' ').collect();
@@ -34,5 +32,5 @@ pub fn restart_visible(pid: u32, target: &Path, old_inode: u64) -> Result<bool> 
         let ours = inode.parse::<u64>().ok() == Some(old_inode) && path.starts_with(&*target);
         ours && (path.ends_with("(deleted)") || now != Some(old_inode))
     });
-    Ok(visible)
+    Some(visible)
 }

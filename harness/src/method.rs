@@ -5,7 +5,7 @@
 //! |------------------|-------------------------------------------------------|-----------------------|
 //! | `truncate-write` | open(O_WRONLY\|O_TRUNC) the existing file, write      | cp                    |
 //! | `unlink-create`  | unlink, open(O_CREAT\|O_EXCL) a new inode, write      | install               |
-//! | `temp-rename`    | write a temporary file beside it, fsync, rename(2)    | mv, dpkg, rpm         |
+//! | `temp-rename`    | write a temporary file beside it, fsync, rename(2)    | dpkg, rpm (mv: no fsync) |
 //! | `inplace-write`  | open(O_WRONLY), pwrite over the bytes, no truncation  | dd conv=notrunc, rsync --inplace |
 //! | `truncate`       | open(O_WRONLY), ftruncate(0)                          | `: > file`, a shrink  |
 
@@ -31,7 +31,8 @@ pub enum Method {
     TruncateWrite,
     /// What install does: unlink the file, then create a new one at the same path.
     UnlinkCreate,
-    /// What mv, dpkg and rpm do: write a temporary file beside it, fsync, rename(2) it over.
+    /// What dpkg and rpm do: write a temporary file beside it, fsync, rename(2) it over (a
+    /// write-then-mv does the same without the fsync).
     TempRename,
     /// What dd conv=notrunc and rsync --inplace do: pwrite the new bytes over the old ones.
     InplaceWrite,

@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 use crate::environment::Environment;
 use crate::error::BadInput;
 use crate::outcome::{matches, Outcome};
-use crate::runner::{NewProcess, Trial};
 use crate::scenario::{Expectation, Scenario, Share, Target, Update};
 use crate::stats::{Percentiles, Rate};
+use crate::trial::{NewProcess, Trial, UpdateResult};
 
-/// Version of this file format.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of this file format. 2: counts are per trial (blast-radius victims are counted
+/// separately), every entry carries its environment, the update's own result, what new
+/// processes got (mixed and failed to start apart) and the evidence of every death.
+/// Version 1 files are still read.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One results file: everything measured on one kernel release.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -32,16 +35,21 @@ pub struct ResultsFile {
 }
 
 /// What processes started after the update got.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct NewProcessCounts {
-    /// Trials in which a new process was started (the old victim survived the update).
+    /// Trials in which a new process was started after the update.
     pub started: u64,
     /// New processes that got the new version.
     pub saw_new: u64,
     /// New processes that got the old version.
     pub saw_old: u64,
-    /// New processes that died before they were ready.
-    pub died: u64,
+    /// New processes that got content that is neither version entirely. Default (version 1
+    /// files, which counted these as old): 0.
+    #[serde(default)]
+    pub mixed: u64,
+    /// New processes that died before they were ready (called `died` in version 1 files).
+    #[serde(alias = "died")]
+    pub failed_to_start: u64,
     /// Trials in which the old process still ran the old version after the new one started.
     pub old_unchanged: u64,
 }
@@ -60,6 +68,34 @@ pub struct RestartDetection {
     pub changed_visible: u64,
 }
 
+/// What the updates themselves did.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct UpdateCounts {
+    /// Trials in which the update went through.
+    pub applied: u64,
+    /// Trials in which it was refused, per errno.
+    pub refused: BTreeMap<String, u64>,
+    /// Trials in which the command failed without naming an errno.
+    pub failed: u64,
+}
+
+/// The deaths that share an outcome and a cause, with the evidence for them.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct DeathCause {
+    /// How the victims died.
+    pub outcome: Outcome,
+    /// Where they faulted, e.g. `libvictim.so+0x1062a`; None without a kernel line that says.
+    pub fault: Option<String>,
+    /// What the old and the new version have there.
+    pub explanation: Option<String>,
+    /// Victims that died so.
+    pub count: u64,
+    /// Of those, the ones whose death the kernel logged a line about.
+    pub with_kernel_line: u64,
+    /// One such line, as the kernel wrote it.
+    pub kernel_line: Option<String>,
+}
+
 /// One trial of a scenario with several victims.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct BlastTrial {
@@ -67,6 +103,9 @@ pub struct BlastTrial {
     pub died: u64,
     /// Victims in the trial.
     pub victims: u64,
+    /// Victims per outcome. Default (version 1 files): empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<Outcome, u64>,
     /// Microseconds from the start of the update to the first death.
     pub first_us: Option<u64>,
     /// ... to the median death (of those that died).
@@ -103,18 +142,30 @@ pub struct ScenarioResult {
     /// Why the scenario was not run (e.g. `rsync not found`); no counts then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_run: Option<String>,
-    /// Number of trials.
+    /// Number of trials: independent updates, the n of every rate.
     pub trials: u64,
-    /// Victims per trial; counts and rates are per victim, so they add up to trials × victims.
+    /// Victims per trial. With several, a trial's outcome is the one most of its victims had;
+    /// `victim_counts` and `blast` keep the per-victim detail.
     #[serde(default = "one")]
     pub victims_per_trial: u64,
     /// Seed of the random update delay.
     pub seed: u64,
-    /// Trials per outcome label.
-    pub counts: BTreeMap<String, u64>,
-    /// Rate and 95% Wilson interval per outcome label.
-    pub rates: BTreeMap<String, Rate>,
-    /// Microseconds from the start of the update to the victim's death, over trials that died.
+    /// Where this entry was measured. Default (version 1 files): the file's environment, filled
+    /// in when read.
+    #[serde(default)]
+    pub environment: Option<Environment>,
+    /// Trials per outcome.
+    pub counts: BTreeMap<Outcome, u64>,
+    /// Rate and 95% Wilson interval per outcome, over trials.
+    pub rates: BTreeMap<Outcome, Rate>,
+    /// Victims per outcome, for scenarios with several victims per trial (not independent: no
+    /// intervals).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub victim_counts: BTreeMap<Outcome, u64>,
+    /// What the updates themselves did. Default (version 1 files): None.
+    #[serde(default)]
+    pub updates: Option<UpdateCounts>,
+    /// Microseconds from the start of the update to a victim's death, over victims that died.
     pub time_to_death_us: Option<Percentiles>,
     /// Every death time in microseconds, sorted, for distributions.
     pub death_times_us: Vec<u64>,
@@ -125,6 +176,13 @@ pub struct ScenarioResult {
     /// Whether surviving victims are visible to restart checkers.
     #[serde(default)]
     pub restart_detection: Option<RestartDetection>,
+    /// The deaths grouped by outcome and cause, with their evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deaths: Vec<DeathCause>,
+    /// Why the kernel's log lines are missing from the evidence (e.g. not readable by this
+    /// user); None when they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_log: Option<String>,
     /// Per trial, for scenarios with several victims.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blast: Vec<BlastTrial>,
@@ -147,13 +205,13 @@ fn one() -> u64 {
 
 fn judge(
     expectation: &Expectation,
-    counts: &BTreeMap<String, u64>,
+    counts: &BTreeMap<Outcome, u64>,
     trials: u64,
     new: Option<&NewProcessCounts>,
 ) -> Verdict {
     let matching: u64 = counts
         .iter()
-        .filter(|(label, _)| expectation.outcomes.iter().any(|p| matches(p, label)))
+        .filter(|(outcome, _)| expectation.outcomes.iter().any(|p| matches(p, outcome)))
         .map(|(_, count)| count)
         .sum();
     let (met, word) = match expectation.share {
@@ -167,13 +225,7 @@ fn judge(
     );
     let mut as_expected = met;
     if let Some(sees_new) = expectation.new_process_sees_new {
-        let new = new.cloned().unwrap_or(NewProcessCounts {
-            started: 0,
-            saw_new: 0,
-            saw_old: 0,
-            died: 0,
-            old_unchanged: 0,
-        });
+        let new = new.cloned().unwrap_or_default();
         let hits = if sees_new { new.saw_new } else { new.saw_old };
         let ok = new.started > 0 && hits == new.started && new.old_unchanged == new.started;
         as_expected &= ok;
@@ -216,26 +268,103 @@ fn method_name(scenario: &Scenario) -> String {
 }
 
 fn blast_trial(trial: &Trial) -> BlastTrial {
-    let mut deaths: Vec<u64> = trial.victims.iter().filter_map(|v| v.death_us).collect();
+    let mut deaths: Vec<u64> = trial
+        .victims
+        .iter()
+        .filter_map(|v| v.death.as_ref().map(|d| d.after_us))
+        .collect();
     deaths.sort_unstable();
+    let mut outcomes = BTreeMap::new();
+    for label in trial.victim_labels() {
+        *outcomes.entry(label).or_default() += 1;
+    }
     BlastTrial {
         died: deaths.len() as u64,
         victims: trial.victims.len() as u64,
+        outcomes,
         first_us: deaths.first().copied(),
         median_us: (!deaths.is_empty()).then(|| deaths[(deaths.len() - 1) / 2]),
         last_us: deaths.last().copied(),
     }
 }
 
-impl ScenarioResult {
-    /// Observations behind the counts: trials × victims per trial.
-    pub fn observations(&self) -> u64 {
-        self.trials * self.victims_per_trial
+fn update_counts(trials: &[Trial]) -> UpdateCounts {
+    let mut counts = UpdateCounts::default();
+    for trial in trials {
+        match &trial.update {
+            UpdateResult::Applied => counts.applied += 1,
+            UpdateResult::Refused { errno, .. } => {
+                *counts.refused.entry(errno.clone()).or_default() += 1
+            }
+            UpdateResult::Failed { .. } => counts.failed += 1,
+        }
     }
+    counts
+}
 
+fn new_process_counts(trials: &[Trial]) -> NewProcessCounts {
+    let mut counts = NewProcessCounts::default();
+    for (got, old_unchanged) in trials.iter().filter_map(|t| t.new_process.as_ref()) {
+        counts.started += 1;
+        match got {
+            NewProcess::GotNew => counts.saw_new += 1,
+            NewProcess::GotOld => counts.saw_old += 1,
+            NewProcess::Mixed => counts.mixed += 1,
+            NewProcess::FailedToStart(..) => counts.failed_to_start += 1,
+        }
+        counts.old_unchanged += u64::from(*old_unchanged);
+    }
+    counts
+}
+
+/// The deaths of `trials` grouped by outcome, faulting place and explanation, most frequent
+/// first.
+fn death_causes(trials: &[Trial]) -> Vec<DeathCause> {
+    let mut causes: Vec<DeathCause> = Vec::new();
+    for trial in trials {
+        for victim in &trial.victims {
+            let Some(death) = &victim.death else {
+                continue;
+            };
+            let evidence = &death.evidence;
+            let index = causes.iter().position(|c| {
+                c.outcome == victim.fate
+                    && c.fault == evidence.fault
+                    && c.explanation == evidence.explanation
+            });
+            let cause = match index {
+                Some(index) => &mut causes[index],
+                None => {
+                    causes.push(DeathCause {
+                        outcome: victim.fate.clone(),
+                        fault: evidence.fault.clone(),
+                        explanation: evidence.explanation.clone(),
+                        count: 0,
+                        with_kernel_line: 0,
+                        kernel_line: None,
+                    });
+                    causes.last_mut().expect("just pushed")
+                }
+            };
+            cause.count += 1;
+            if let Some(line) = &evidence.kernel_line {
+                cause.with_kernel_line += 1;
+                cause.kernel_line.get_or_insert_with(|| line.clone());
+            }
+        }
+    }
+    causes.sort_by(|a, b| b.count.cmp(&a.count).then(a.outcome.cmp(&b.outcome)));
+    causes
+}
+
+impl ScenarioResult {
     /// The entry of a scenario that could not run here, saying why.
-    pub fn not_run(scenario: &Scenario, reason: String) -> ScenarioResult {
-        let mut result = ScenarioResult::from_trials(scenario, &[], 0, 0);
+    pub fn not_run(
+        scenario: &Scenario,
+        environment: &Environment,
+        reason: String,
+    ) -> ScenarioResult {
+        let mut result = ScenarioResult::from_trials(scenario, environment, &[], 0, 0);
         result.verdict = Verdict {
             as_expected: false,
             detail: format!("not run: {reason}"),
@@ -244,48 +373,44 @@ impl ScenarioResult {
         result
     }
 
-    /// Summarises the trials of `scenario`.
+    /// Summarises the trials of `scenario`, measured in `environment`.
     pub fn from_trials(
         scenario: &Scenario,
+        environment: &Environment,
         trials: &[Trial],
         seed: u64,
         wall_ms: u64,
     ) -> ScenarioResult {
-        let records: Vec<_> = trials.iter().flat_map(|t| t.victims.iter()).collect();
-        let n = records.len() as u64;
-        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for record in &records {
-            *counts.entry(record.outcome.to_string()).or_default() += 1;
+        let n = trials.len() as u64;
+        let mut counts: BTreeMap<Outcome, u64> = BTreeMap::new();
+        for trial in trials {
+            *counts.entry(trial.outcome()).or_default() += 1;
         }
         let rates = counts
             .iter()
-            .map(|(label, k)| (label.clone(), Rate::new(*k, n)))
+            .map(|(outcome, k)| (outcome.clone(), Rate::new(*k, n)))
             .collect();
-        let mut deaths: Vec<u64> = records.iter().filter_map(|r| r.death_us).collect();
+        let several = scenario.victims() > 1;
+        let mut victim_counts: BTreeMap<Outcome, u64> = BTreeMap::new();
+        if several {
+            for label in trials.iter().flat_map(Trial::victim_labels) {
+                *victim_counts.entry(label).or_default() += 1;
+            }
+        }
+        let records: Vec<_> = trials.iter().flat_map(|t| t.victims.iter()).collect();
+        let mut deaths: Vec<u64> = records
+            .iter()
+            .filter_map(|r| r.death.as_ref().map(|d| d.after_us))
+            .collect();
         deaths.sort_unstable();
         let updates: Vec<u64> = trials.iter().map(|t| t.update_us).collect();
-        let new_process = scenario.file.new_process.then(|| {
-            let mut counts = NewProcessCounts {
-                started: 0,
-                saw_new: 0,
-                saw_old: 0,
-                died: 0,
-                old_unchanged: 0,
-            };
-            for (got, old_unchanged) in trials.iter().filter_map(|t| t.new_process.as_ref()) {
-                counts.started += 1;
-                match got {
-                    NewProcess::Saw(2) => counts.saw_new += 1,
-                    NewProcess::Saw(_) => counts.saw_old += 1,
-                    NewProcess::Died(_) => counts.died += 1,
-                }
-                counts.old_unchanged += u64::from(*old_unchanged);
-            }
-            counts
-        });
+        let new_process = scenario
+            .file
+            .new_process
+            .then(|| new_process_counts(trials));
         let survivors: Vec<_> = records
             .iter()
-            .filter_map(|r| r.restart_visible.map(|v| (v, r.outcome == Outcome::SawNew)))
+            .filter_map(|r| r.restart_visible.map(|v| (v, r.fate == Outcome::SawNew)))
             .collect();
         let restart_detection = (!survivors.is_empty()).then(|| RestartDetection {
             survivors: survivors.len() as u64,
@@ -299,7 +424,7 @@ impl ScenarioResult {
                 victim_messages.push(message.clone());
             }
         }
-        let blast = if scenario.victims() > 1 {
+        let blast = if several {
             trials.iter().map(blast_trial).collect()
         } else {
             Vec::new()
@@ -313,16 +438,21 @@ impl ScenarioResult {
             target: scenario.file.target,
             victim: victim_description(scenario),
             not_run: None,
-            trials: trials.len() as u64,
+            trials: n,
             victims_per_trial: u64::from(scenario.victims()),
             seed,
+            environment: Some(environment.clone()),
             counts,
             rates,
+            victim_counts,
+            updates: (!trials.is_empty()).then(|| update_counts(trials)),
             time_to_death_us: Percentiles::of(&deaths),
             death_times_us: deaths,
             update_us: Percentiles::of(&updates),
             new_process,
             restart_detection,
+            deaths: death_causes(trials),
+            kernel_log: None,
             blast,
             victim_messages,
             expectation: scenario.file.expect.clone(),
@@ -367,7 +497,26 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<ResultsFile, BadInput> {
             file.schema_version
         )));
     }
-    Ok(file)
+    Ok(upgrade(file))
+}
+
+/// Brings a file of an older schema version to this one's model: version 1 entries were measured
+/// in the file's environment, and counted every victim of a blast-radius trial as a trial of its
+/// own, so their per-victim counts move to `victim_counts` and their rates, which claimed an n
+/// that was not there, are dropped.
+fn upgrade(mut file: ResultsFile) -> ResultsFile {
+    if file.schema_version < 2 {
+        for entry in &mut file.scenarios {
+            entry
+                .environment
+                .get_or_insert_with(|| file.environment.clone());
+            if entry.victims_per_trial > 1 {
+                entry.victim_counts = std::mem::take(&mut entry.counts);
+                entry.rates.clear();
+            }
+        }
+    }
+    file
 }
 
 /// Reads a results file to merge into from `environment`: one measured on another machine is bad
@@ -408,6 +557,7 @@ pub fn merge_into(
         }
     };
     file.schema_version = SCHEMA_VERSION;
+    // The file's environment is that of its latest run; each entry keeps its own.
     file.environment = environment.clone();
     file.scenarios.retain(|s| s.name != entry.name);
     file.scenarios.push(entry);

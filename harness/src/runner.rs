@@ -1,11 +1,13 @@
 //! Trials: for each one, a fresh copy of the old version in the work dir, ready victims, the
 //! update, and observation until every victim's outcome is known (it died, or made enough progress
-//! after the update to tell what it sees, or stopped progressing). Never a fixed sleep.
+//! after the update to tell what it sees, or stopped progressing). Never a fixed sleep. Victims
+//! are observed whatever became of the update, and every death gets its evidence.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -16,12 +18,14 @@ use crate::detect;
 use crate::elf;
 use crate::embedded;
 use crate::error::Interrupted;
+use crate::evidence::{self, KernelLog};
 use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
 use crate::scenario::{Layer, Scenario, Target, Update};
 use crate::tool;
+use crate::trial::{Death, NewProcess, Trial, UpdateResult, VictimRecord};
 use crate::victim::{wait_fds, Program, Readiness, Victim};
 
 /// Iterations a surviving victim must complete after the update before its view is read.
@@ -39,43 +43,11 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_JITTER_MICROS: u64 = 500;
 /// How long one look at the victims waits for a death before checking their progress.
 const POLL_INTERVAL: Duration = Duration::from_micros(100);
+/// The version a victim reports for the old and the new file.
+const OLD_VERSION: u64 = 1;
+const NEW_VERSION: u64 = 2;
 /// Pages in the data file of data targets (256 KiB).
 const DATA_PAGES: usize = 64;
-
-/// What a process started after the update got.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NewProcess {
-    /// It became ready and saw this version.
-    Saw(u64),
-    /// It died before it was ready, with this outcome.
-    Died(Outcome),
-}
-
-/// What happened to one victim in one trial.
-#[derive(Clone, Debug)]
-pub struct VictimRecord {
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Microseconds from the start of the update to its death, if it died.
-    pub death_us: Option<u64>,
-    /// For survivors of an update that went through: whether a restart checker can see that it
-    /// runs something the path no longer holds.
-    pub restart_visible: Option<bool>,
-}
-
-/// One trial's measurements.
-#[derive(Clone, Debug)]
-pub struct Trial {
-    /// One record per victim (one, or many for blast-radius scenarios).
-    pub victims: Vec<VictimRecord>,
-    /// Microseconds the update took.
-    pub update_us: u64,
-    /// For scenarios with `new_process`, when the old victim survived: what a new process got,
-    /// and whether the old one still ran the old version afterwards.
-    pub new_process: Option<(NewProcess, bool)>,
-    /// First stderr lines of dying victims, or of a refused command.
-    pub messages: Vec<String>,
-}
 
 /// The files of one scenario's target, both versions, and what the victims need beside it.
 struct Materials {
@@ -151,6 +123,8 @@ pub struct Runner {
     workdir: PathBuf,
     rng: fastrand::Rng,
     overlay: Option<Overlay>,
+    /// The kernel's log, where this user may read it, or why not.
+    kernel_log: Result<KernelLog, String>,
 }
 
 /// One scenario being run: its directory, files and victim program.
@@ -171,6 +145,82 @@ struct Setup {
     new_process: bool,
 }
 
+/// A victim being watched after the update, until its outcome is known.
+struct Watch {
+    /// The version it saw when it became ready.
+    first: u64,
+    /// Its mappings when it became ready, to locate a fault in a file.
+    maps: Vec<evidence::Mapping>,
+    /// Iterations when the watch began.
+    base: u64,
+    /// Iterations at the latest sign of progress.
+    last: u64,
+    /// When it last made progress.
+    last_progress: Instant,
+    /// Its CPU time (clock ticks) at the latest progress.
+    cpu_at_progress: u64,
+    /// How it ended, once known: the outcome, and its wait status if it died.
+    done: Option<(Outcome, Option<(u64, ExitStatus)>)>,
+}
+
+impl Watch {
+    fn new(first: u64, maps: Vec<evidence::Mapping>) -> Watch {
+        Watch {
+            first,
+            maps,
+            base: 0,
+            last: 0,
+            last_progress: Instant::now(),
+            cpu_at_progress: 0,
+            done: None,
+        }
+    }
+
+    /// Starts counting the victim's progress from now, after the update.
+    fn begin(&mut self, victim: &Victim) {
+        let now = victim.iterations();
+        self.base = now;
+        self.last = now;
+        self.last_progress = Instant::now();
+        self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
+        self.done = None;
+    }
+
+    /// Looks at the victim once: its death, its progress, or a hang.
+    fn look(&mut self, victim: &mut Victim, start: Instant) -> Result<()> {
+        if let Some(exit) = victim.wait_death(Duration::ZERO)? {
+            let after = start.elapsed().as_micros() as u64;
+            self.done = Some((Outcome::from_exit(exit), Some((after, exit))));
+            return Ok(());
+        }
+        let now = victim.iterations();
+        if now >= self.base + SETTLE_ITERATIONS {
+            let outcome = if victim.seen() == self.first {
+                Outcome::Unchanged
+            } else {
+                Outcome::SawNew
+            };
+            self.done = Some((outcome, None));
+        } else if now != self.last {
+            self.last = now;
+            self.last_progress = Instant::now();
+            self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
+        } else if self.last_progress.elapsed() >= HUNG_AFTER {
+            let stuck = match victim.sched() {
+                Some(('R', cpu)) => cpu >= self.cpu_at_progress + HUNG_CPU_TICKS,
+                // A zombie or a vanished process died after the death check: the next look
+                // reaps it.
+                Some(('Z' | 'X', _)) | None => false,
+                Some(_) => true,
+            };
+            if stuck || self.last_progress.elapsed() >= STARVED_LIMIT {
+                self.done = Some((Outcome::Hung, None));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Runner {
     /// A runner writing only inside `workdir`, randomising update timing from `seed`.
     pub fn new(workdir: &Path, seed: u64) -> Runner {
@@ -178,6 +228,7 @@ impl Runner {
             workdir: workdir.to_path_buf(),
             rng: fastrand::Rng::with_seed(seed),
             overlay: None,
+            kernel_log: KernelLog::open(),
         }
     }
 
@@ -186,6 +237,11 @@ impl Runner {
     pub fn with_overlay(mut self, overlay: Option<Overlay>) -> Runner {
         self.overlay = overlay;
         self
+    }
+
+    /// Why the kernel's log lines are missing from the evidence, if they are.
+    pub fn kernel_log_unreadable(&self) -> Option<&str> {
+        self.kernel_log.as_ref().err().map(String::as_str)
     }
 
     /// Runs `trials` trials of `scenario`, calling `on_trial` after each.
@@ -274,6 +330,7 @@ impl Runner {
         }
         let old_inode = fs::metadata(target)?.ino();
         let mut victims = Vec::with_capacity(setup.victims as usize);
+        let mut watches = Vec::with_capacity(setup.victims as usize);
         let mut firsts = Vec::with_capacity(setup.victims as usize);
         for index in 0..setup.victims {
             let mut victim = Victim::spawn(
@@ -282,63 +339,90 @@ impl Runner {
                 &setup.dir.join(format!("status-{index}")),
                 &setup.dir.join(format!("stderr-{index}")),
             )?;
-            firsts.push(ready(&mut victim)?);
+            let first = ready(&mut victim)?;
+            firsts.push(first);
+            watches.push(Watch::new(first, victim.maps()));
             victims.push(victim);
         }
         let jitter = self.rng.u64(0..=MAX_JITTER_MICROS);
         std::thread::sleep(Duration::from_micros(jitter));
+        if let Ok(log) = &mut self.kernel_log {
+            // Only lines written during this trial are read afterwards.
+            log.read_new();
+        }
 
         let start = Instant::now();
-        let applied = match &setup.update {
-            Update::Syscalls(method) => method::apply(
+        let update = match &setup.update {
+            Update::Syscalls(method) => match method::apply(
                 *method,
                 &setup.update_target,
                 &setup.materials.new,
                 setup.materials.mode,
-            )
-            .map_err(|errno| (format!("{errno:?}"), String::new())),
+            ) {
+                Ok(()) => UpdateResult::Applied,
+                Err(errno) => UpdateResult::Refused {
+                    errno: format!("{errno:?}"),
+                    message: String::new(),
+                },
+            },
             Update::Command(argv) => {
                 let argv = tool::substitute(argv, &setup.new_path, &setup.update_target);
                 tool::run(&argv, &setup.dir)?
             }
         };
         let update_us = start.elapsed().as_micros() as u64;
+        for victim in &victims {
+            victim.mark_updated();
+        }
 
-        let mut messages = Vec::new();
-        let mut records = match applied {
-            Err((why, message)) => {
-                if !message.is_empty() {
-                    messages.push(message);
-                }
-                let outcome = Outcome::Writer(why);
-                victims
-                    .iter()
-                    .map(|_| VictimRecord {
-                        outcome: outcome.clone(),
-                        death_us: None,
-                        restart_visible: None,
-                    })
-                    .collect()
-            }
-            Ok(()) => observe(&mut victims, &firsts, start)?,
+        // Observed whatever became of the update: a command may damage the file and then fail.
+        observe(&mut victims, &mut watches, start)?;
+        let kernel_lines = match &mut self.kernel_log {
+            Ok(log) => log.read_new(),
+            Err(_) => Vec::new(),
         };
-        for (victim, record) in victims.iter().zip(records.iter_mut()) {
-            if record.outcome.is_death() {
+        let mut messages: Vec<String> = update.message().map(String::from).into_iter().collect();
+        let mut records = Vec::with_capacity(victims.len());
+        for (victim, watch) in victims.iter().zip(watches) {
+            let (fate, died) = watch.done.expect("observe decides every victim");
+            let death = died.map(|(after_us, status)| {
+                let lines = KernelLog::lines_for(&kernel_lines, victim.pid());
+                Death {
+                    after_us,
+                    status,
+                    evidence: evidence::for_death(
+                        std::os::unix::process::ExitStatusExt::signal(&status),
+                        &lines,
+                        &watch.maps,
+                        setup.materials.file_name,
+                        &setup.materials.old,
+                        &setup.materials.new,
+                    ),
+                }
+            });
+            let restart_visible = if death.is_some() {
                 messages.extend(victim.stderr_line());
-            } else if !matches!(record.outcome, Outcome::Writer(_)) {
-                record.restart_visible =
-                    Some(detect::restart_visible(victim.pid(), target, old_inode)?);
-            }
+                None
+            } else {
+                detect::restart_visible(victim.pid(), target, old_inode)
+            };
+            records.push(VictimRecord {
+                fate,
+                death,
+                restart_visible,
+            });
         }
         let new_process = match (setup.new_process, victims.first_mut(), records.first()) {
-            (true, Some(old), Some(record)) if !record.outcome.is_death() => {
-                Some(start_new_process(old, firsts[0], setup)?)
+            (true, Some(old), Some(record)) => {
+                let alive = record.death.is_none() && record.fate != Outcome::Hung;
+                Some(start_new_process(old, alive.then_some(firsts[0]), setup)?)
             }
             _ => None,
         };
         Ok(Trial {
-            victims: records,
+            update,
             update_us,
+            victims: records,
             new_process,
             messages,
         })
@@ -373,11 +457,11 @@ fn ready(victim: &mut Victim) -> Result<u64> {
 }
 
 /// Waits up to [`POLL_INTERVAL`] for any victim still undecided to die.
-fn wait_any(victims: &[Victim], undecided: &[bool]) -> Result<()> {
+fn wait_any(victims: &[Victim], watches: &[Watch]) -> Result<()> {
     let mut fds: Vec<PollFd> = victims
         .iter()
-        .zip(undecided)
-        .filter(|(_, open)| **open)
+        .zip(watches)
+        .filter(|(_, watch)| watch.done.is_none())
         .map(|(victim, _)| PollFd::new(victim.pidfd(), PollFlags::POLLIN))
         .collect();
     match wait_fds(&mut fds, POLL_INTERVAL) {
@@ -386,68 +470,35 @@ fn wait_any(victims: &[Victim], undecided: &[bool]) -> Result<()> {
     }
 }
 
-/// Watches victims after an update that went through, until each one's outcome is known.
-fn observe(victims: &mut [Victim], firsts: &[u64], start: Instant) -> Result<Vec<VictimRecord>> {
-    let mut done: Vec<Option<VictimRecord>> = vec![None; victims.len()];
-    let base: Vec<u64> = victims.iter().map(Victim::iterations).collect();
-    let mut last = base.clone();
-    let mut last_progress = vec![Instant::now(); victims.len()];
-    let mut cpu_at_progress: Vec<u64> = victims
-        .iter()
-        .map(|v| v.sched().map_or(0, |(_, cpu)| cpu))
-        .collect();
+/// Watches victims from now until each one's outcome is known.
+fn observe(victims: &mut [Victim], watches: &mut [Watch], start: Instant) -> Result<()> {
+    for (victim, watch) in victims.iter().zip(watches.iter_mut()) {
+        watch.begin(victim);
+    }
     loop {
         if interrupt::requested() {
             return Err(Interrupted.into());
         }
-        let undecided: Vec<bool> = done.iter().map(Option::is_none).collect();
-        if !undecided.contains(&true) {
-            return Ok(done.into_iter().flatten().collect());
+        if watches.iter().all(|w| w.done.is_some()) {
+            return Ok(());
         }
-        wait_any(victims, &undecided)?;
-        for (index, victim) in victims.iter_mut().enumerate() {
-            if done[index].is_some() {
-                continue;
-            }
-            let record = |outcome, death_us| VictimRecord {
-                outcome,
-                death_us,
-                restart_visible: None,
-            };
-            if let Some(exit) = victim.wait_death(Duration::ZERO)? {
-                let death_us = start.elapsed().as_micros() as u64;
-                done[index] = Some(record(Outcome::from_exit(exit), Some(death_us)));
-                continue;
-            }
-            let now = victim.iterations();
-            if now >= base[index] + SETTLE_ITERATIONS {
-                let outcome = if victim.seen() == firsts[index] {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::SawNew
-                };
-                done[index] = Some(record(outcome, None));
-            } else if now != last[index] {
-                last[index] = now;
-                last_progress[index] = Instant::now();
-                cpu_at_progress[index] = victim.sched().map_or(0, |(_, cpu)| cpu);
-            } else if last_progress[index].elapsed() >= HUNG_AFTER {
-                let stuck = match victim.sched() {
-                    Some(('R', cpu)) => cpu >= cpu_at_progress[index] + HUNG_CPU_TICKS,
-                    Some(_) => true,
-                    None => false,
-                };
-                if stuck || last_progress[index].elapsed() >= STARVED_LIMIT {
-                    done[index] = Some(record(Outcome::Hung, None));
-                }
+        wait_any(victims, watches)?;
+        for (victim, watch) in victims.iter_mut().zip(watches.iter_mut()) {
+            if watch.done.is_none() {
+                watch.look(victim, start)?;
             }
         }
     }
 }
 
-/// Starts a second victim on the updated path and records the version it gets, then checks that
-/// the old victim still runs the old version.
-fn start_new_process(old: &mut Victim, first: u64, setup: &Setup) -> Result<(NewProcess, bool)> {
+/// Starts a process on the updated path and records what it got; then, when the old victim is
+/// still alive (`old_first` is the version it became ready on), whether it still runs that
+/// version with the new process beside it.
+fn start_new_process(
+    old: &mut Victim,
+    old_first: Option<u64>,
+    setup: &Setup,
+) -> Result<(NewProcess, bool)> {
     let mut new = Victim::spawn(
         &setup.program,
         &setup.target,
@@ -455,10 +506,21 @@ fn start_new_process(old: &mut Victim, first: u64, setup: &Setup) -> Result<(New
         &setup.dir.join("stderr-new"),
     )?;
     let got = match new.wait_ready(READY_TIMEOUT)? {
-        Readiness::Ready(version) => NewProcess::Saw(version),
-        Readiness::Died(exit) => NewProcess::Died(Outcome::from_exit(exit)),
+        Readiness::Ready(NEW_VERSION) => NewProcess::GotNew,
+        Readiness::Ready(OLD_VERSION) => NewProcess::GotOld,
+        Readiness::Ready(_) => NewProcess::Mixed,
+        Readiness::Died(exit) => {
+            NewProcess::FailedToStart(Outcome::from_exit(exit), new.stderr_line())
+        }
     };
     drop(new);
-    let after = observe(std::slice::from_mut(old), &[first], Instant::now())?;
-    Ok((got, after[0].outcome == Outcome::Unchanged))
+    let kept_old = match old_first {
+        Some(first) => {
+            let mut watch = [Watch::new(first, Vec::new())];
+            observe(std::slice::from_mut(old), &mut watch, Instant::now())?;
+            matches!(watch[0].done, Some((Outcome::Unchanged, _)))
+        }
+        None => false,
+    };
+    Ok((got, kept_old))
 }

@@ -91,7 +91,8 @@ pub enum Share {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
-    /// Outcome labels (see DESIGN.md); a trailing `*` matches any suffix, e.g. `killed:*`.
+    /// Outcome labels (`writer:ERRNO`, `killed:SIGNAL`, `exited:CODE`, `saw-new`, `unchanged`,
+    /// `hung`); a trailing `*` matches any suffix, e.g. `killed:*`.
     pub outcomes: Vec<String>,
     /// How many trials must end in one of `outcomes`.
     pub share: Share,

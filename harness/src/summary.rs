@@ -59,6 +59,38 @@ pub fn render(result: &ScenarioResult) -> String {
             rate.ci95_high * 100.0
         );
     }
+    if !result.victim_counts.is_empty() {
+        let per_victim: Vec<String> = result
+            .victim_counts
+            .iter()
+            .map(|(outcome, k)| format!("{outcome} {k}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  per victim         {} (of {} victims; not independent, no intervals)",
+            per_victim.join(", "),
+            result.trials * result.victims_per_trial
+        );
+    }
+    for cause in &result.deaths {
+        let place = match (&cause.fault, &cause.explanation) {
+            (Some(fault), Some(why)) => format!("died executing {fault}: {why}"),
+            (Some(fault), None) => format!("faulted at {fault}"),
+            (None, _) if cause.with_kernel_line > 0 => "the kernel logged it, no file named".into(),
+            (None, _) => "no kernel line".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  deaths             {} {}: {place} ({} with a kernel line)",
+            cause.count, cause.outcome, cause.with_kernel_line
+        );
+        if let Some(line) = &cause.kernel_line {
+            let _ = writeln!(out, "    kernel said      {line}");
+        }
+    }
+    if let (Some(why), false) = (&result.kernel_log, result.deaths.is_empty()) {
+        let _ = writeln!(out, "  kernel log         not read: {why}");
+    }
     if let Some(p) = &result.time_to_death_us {
         let _ = writeln!(out, "  time to death      {}", percentiles(p));
     }
@@ -68,8 +100,8 @@ pub fn render(result: &ScenarioResult) -> String {
     if let Some(new) = &result.new_process {
         let _ = writeln!(
             out,
-            "  new process        got the new version {}/{}, old version {}, died {}; old process kept the old version {}/{}",
-            new.saw_new, new.started, new.saw_old, new.died, new.old_unchanged, new.started
+            "  new process        got the new version {}/{}, old version {}, mixed {}, failed to start {}; old process kept the old version {}/{}",
+            new.saw_new, new.started, new.saw_old, new.mixed, new.failed_to_start, new.old_unchanged, new.started
         );
     }
     if let Some(d) = &result.restart_detection {

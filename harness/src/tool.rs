@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 
+use crate::trial::UpdateResult;
+
 /// A command that runs longer than this is killed and the trial fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -45,18 +47,14 @@ pub fn version(path: &Path) -> String {
     }
 }
 
-/// Why a command failed: the errno named by its message, or its exit status.
-pub fn refusal(code: Option<i32>, stderr: &str) -> String {
-    let named = (1..=133)
+/// The errno whose message a command's stderr quotes (the longest one, so that "Text file busy"
+/// wins over a shorter message it contains).
+fn named_errno(stderr: &str) -> Option<Errno> {
+    (1..=133)
         .map(Errno::from_raw)
         .filter(|errno| *errno != Errno::UnknownErrno && !errno.desc().is_empty())
         .filter(|errno| stderr.contains(errno.desc()))
-        .max_by_key(|errno| errno.desc().len());
-    match (named, code) {
-        (Some(errno), _) => format!("{errno:?}"),
-        (None, Some(code)) => format!("EXIT{code}"),
-        (None, None) => "KILLED".into(),
-    }
+        .max_by_key(|errno| errno.desc().len())
 }
 
 /// Substitutes `{new}` and `{target}` in `argv`.
@@ -69,9 +67,10 @@ pub fn substitute(argv: &[String], new: &Path, target: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Runs `argv` (already substituted) in `dir`, its stderr going to `dir/command.stderr`. Ok when
-/// it exits 0; otherwise the refusal label (e.g. `ETXTBSY`) and its first stderr line.
-pub fn run(argv: &[String], dir: &Path) -> Result<Result<(), (String, String)>> {
+/// Runs `argv` (already substituted) in `dir`, its stderr going to `dir/command.stderr`: applied
+/// when it exits 0; refused when it failed with a message naming an errno (e.g. "Text file busy",
+/// ETXTBSY); failed otherwise.
+pub fn run(argv: &[String], dir: &Path) -> Result<UpdateResult> {
     let stderr_path = dir.join("command.stderr");
     let stderr_file = File::create(&stderr_path)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
@@ -99,11 +98,20 @@ pub fn run(argv: &[String], dir: &Path) -> Result<Result<(), (String, String)>> 
         std::thread::sleep(Duration::from_micros(100));
     };
     if status.success() {
-        return Ok(Ok(()));
+        return Ok(UpdateResult::Applied);
     }
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let first = stderr.lines().next().unwrap_or_default().to_string();
-    Ok(Err((refusal(status.code(), &stderr), first)))
+    let message = stderr.lines().next().unwrap_or_default().to_string();
+    Ok(match named_errno(&stderr) {
+        Some(errno) => UpdateResult::Refused {
+            errno: format!("{errno:?}"),
+            message,
+        },
+        None => UpdateResult::Failed {
+            code: status.code(),
+            message,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -113,13 +121,10 @@ mod tests {
     #[test]
     fn messages_name_their_errno() {
         assert_eq!(
-            refusal(
-                Some(1),
-                "cp: cannot create regular file 'x': Text file busy\n"
-            ),
-            "ETXTBSY"
+            named_errno("cp: cannot create regular file 'x': Text file busy\n"),
+            Some(Errno::ETXTBSY)
         );
-        assert_eq!(refusal(Some(3), "something else"), "EXIT3");
+        assert_eq!(named_errno("something else"), None);
     }
 
     #[test]

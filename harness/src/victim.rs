@@ -15,6 +15,7 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::error::Interrupted;
+use crate::evidence;
 use crate::interrupt;
 use crate::scenario::{Binding, Mapping};
 
@@ -181,6 +182,18 @@ impl Victim {
     /// The version the latest iteration saw.
     pub fn seen(&self) -> u64 {
         self.status.get(status::SEEN)
+    }
+
+    /// Tells the victim that the update has finished.
+    pub fn mark_updated(&self) {
+        self.status.set(status::UPDATED, 1);
+    }
+
+    /// Its file mappings now, from /proc/PID/maps; empty when they cannot be read.
+    pub fn maps(&self) -> Vec<evidence::Mapping> {
+        std::fs::read_to_string(format!("/proc/{}/maps", self.pid()))
+            .map(|text| evidence::parse_maps(&text))
+            .unwrap_or_default()
     }
 
     /// The first line the victim wrote to stderr, if any (e.g. the loader's complaint).

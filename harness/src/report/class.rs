@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::outcome::Outcome;
 use crate::results::ScenarioResult;
 use crate::scenario::Target;
 
@@ -22,21 +23,18 @@ pub enum Class {
     Refused,
     /// `unchanged`: the victim survived with the old version.
     Unchanged,
-    /// A label this version of clobber does not know.
-    Other,
 }
 
 impl Class {
-    /// The class of an outcome label.
-    pub fn of(label: &str) -> Class {
-        match label.split_once(':').map_or(label, |(family, _)| family) {
-            "killed" => Class::Killed,
-            "exited" => Class::Exited,
-            "hung" => Class::Hung,
-            "saw-new" => Class::SawNew,
-            "writer" => Class::Refused,
-            "unchanged" => Class::Unchanged,
-            _ => Class::Other,
+    /// The class of an outcome.
+    pub fn of(outcome: &Outcome) -> Class {
+        match outcome {
+            Outcome::Killed(_) => Class::Killed,
+            Outcome::Exited(_) => Class::Exited,
+            Outcome::Hung => Class::Hung,
+            Outcome::SawNew => Class::SawNew,
+            Outcome::Writer(_) => Class::Refused,
+            Outcome::Unchanged => Class::Unchanged,
         }
     }
 
@@ -49,7 +47,6 @@ impl Class {
             Class::SawNew => "saw new bytes",
             Class::Refused => "update refused",
             Class::Unchanged => "unchanged",
-            Class::Other => "other",
         }
     }
 
@@ -62,25 +59,25 @@ impl Class {
             Class::SawNew => "#cc79a7",
             Class::Refused => "#0072b2",
             Class::Unchanged => "#009e73",
-            Class::Other => "#999999",
         }
     }
 }
 
-/// The short text of a label inside a bar segment: the signal or errno, or the label itself.
-pub fn short_label(label: &str) -> String {
-    match label.split_once(':') {
-        Some(("exited", code)) => format!("exit {code}"),
-        Some((_, detail)) => detail.to_string(),
-        None => label.to_string(),
+/// The short text of an outcome inside a bar segment: the signal or errno, or the label itself.
+pub fn short_label(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Exited(code) => format!("exit {code}"),
+        Outcome::Killed(signal) => crate::outcome::signal_name(*signal),
+        Outcome::Writer(why) => why.clone(),
+        other => other.to_string(),
     }
 }
 
 /// Trials per class.
 fn per_class(result: &ScenarioResult) -> BTreeMap<Class, u64> {
     let mut classes = BTreeMap::new();
-    for (label, count) in &result.counts {
-        *classes.entry(Class::of(label)).or_default() += count;
+    for (outcome, count) in &result.counts {
+        *classes.entry(Class::of(outcome)).or_default() += count;
     }
     classes
 }
@@ -98,7 +95,7 @@ pub fn headline(result: &ScenarioResult) -> String {
     if let Some(reason) = &result.not_run {
         return format!("not run ({reason})");
     }
-    let n = result.observations();
+    let n = result.trials;
     let classes = per_class(result);
     let count = |class| classes.get(&class).copied().unwrap_or(0);
     let part = |word: &str, k: u64| {
@@ -136,9 +133,6 @@ pub fn headline(result: &ScenarioResult) -> String {
             None => "unchanged".to_string(),
         };
         parts.push(part(&word, count(Class::Unchanged)));
-    }
-    if count(Class::Other) > 0 {
-        parts.push(format!("other {}/{n}", count(Class::Other)));
     }
     parts.join(", ")
 }
@@ -178,8 +172,8 @@ mod tests {
         let data = result("data", r#"{"saw-new": 3, "unchanged": 3}"#, "null");
         assert_eq!(headline(&data), "sees new bytes 3/6, unchanged 3/6");
         assert_eq!(dominant(&data), Some(Class::SawNew));
-        assert_eq!(Class::of("writer:EPERM"), Class::Refused);
-        assert_eq!(Class::of("mystery"), Class::Other);
-        assert_eq!(short_label("exited:127"), "exit 127");
+        assert_eq!(Class::of(&Outcome::Writer("EPERM".into())), Class::Refused);
+        assert_eq!(short_label(&Outcome::Exited(127)), "exit 127");
+        assert_eq!(short_label(&Outcome::Killed(libc::SIGBUS)), "SIGBUS");
     }
 }

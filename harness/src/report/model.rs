@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::outcome::Outcome;
 use crate::report::class::{self, Class};
 use crate::report::runs::Run;
 use crate::results::ScenarioResult;
@@ -80,7 +81,7 @@ pub fn method_label(method: &str) -> String {
     }
 }
 
-fn rate_cell(result: &ScenarioResult, label: &str) -> String {
+fn rate_cell(result: &ScenarioResult, label: &Outcome) -> String {
     match result.rates.get(label) {
         Some(rate) => format!(
             "{}/{} = {:.1}% [{:.1}–{:.1}%]",
@@ -90,7 +91,7 @@ fn rate_cell(result: &ScenarioResult, label: &str) -> String {
             rate.ci95_low * 100.0,
             rate.ci95_high * 100.0
         ),
-        None => format!("0/{}", result.observations()),
+        None => format!("0/{}", result.trials),
     }
 }
 
@@ -164,8 +165,8 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
         .map(|(_, r)| *r)
         .max_by_key(|r| r.finished_at)
         .expect("a scenario section has at least one entry");
-    let labels: BTreeSet<&String> = entries.iter().flat_map(|(_, r)| r.counts.keys()).collect();
-    let mut labels: Vec<&String> = labels.into_iter().collect();
+    let labels: BTreeSet<&Outcome> = entries.iter().flat_map(|(_, r)| r.counts.keys()).collect();
+    let mut labels: Vec<&Outcome> = labels.into_iter().collect();
     labels.sort_by_key(|label| Class::of(label));
     let deaths = entries.iter().any(|(_, r)| r.time_to_death_us.is_some());
     let new_process = entries.iter().any(|(_, r)| r.new_process.is_some());
@@ -198,8 +199,8 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
         if new_process {
             row.push(match &result.new_process {
                 Some(new) => format!(
-                    "new {}/{}, old {}, died {}",
-                    new.saw_new, new.started, new.saw_old, new.died
+                    "new {}/{}, old {}, mixed {}, failed to start {}",
+                    new.saw_new, new.started, new.saw_old, new.mixed, new.failed_to_start
                 ),
                 None => "—".to_string(),
             });

@@ -5,6 +5,7 @@
 use svg::node::element::{Circle, Group, Line, Rectangle, Text, Title};
 use svg::Document;
 
+use crate::outcome::Outcome;
 use crate::report::class::{self, Class};
 use crate::report::runs::Run;
 use crate::results::ScenarioResult;
@@ -112,7 +113,7 @@ pub fn outcome_bars(runs: &[Run]) -> String {
     let mut classes: Vec<Class> = runs
         .iter()
         .flat_map(|run| run.scenarios.values())
-        .flat_map(|r| r.counts.keys().map(|label| Class::of(label)))
+        .flat_map(|r| r.counts.keys().map(Class::of))
         .collect();
     classes.sort_unstable();
     classes.dedup();
@@ -162,9 +163,9 @@ pub fn outcome_bars(runs: &[Run]) -> String {
                 y += ROW;
                 continue;
             };
-            let mut labels: Vec<(&String, &u64)> = result.counts.iter().collect();
+            let mut labels: Vec<(&Outcome, &u64)> = result.counts.iter().collect();
             labels.sort_by_key(|(label, _)| Class::of(label));
-            let total = result.observations().max(1) as f64;
+            let total = result.trials.max(1) as f64;
             let mut done = 0u64;
             let mut bar = Group::new();
             for (label, count) in labels {
@@ -185,12 +186,11 @@ pub fn outcome_bars(runs: &[Run]) -> String {
                         .set("stroke-width", 1)
                         .add(Title::new(format!(
                             "{}, {name}: {label} {count}/{}",
-                            run.label,
-                            result.observations()
+                            run.label, result.trials
                         ))),
                 );
                 let short = class::short_label(label);
-                let inside = format!("{short} {count}/{}", result.observations());
+                let inside = format!("{short} {count}/{}", result.trials);
                 let shown = [inside, short, count.to_string()]
                     .into_iter()
                     .find(|t| text_width(t, 10.5) + 8.0 <= x1 - x0);

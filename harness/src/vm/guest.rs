@@ -17,10 +17,10 @@ use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::termios;
 use serde::{Deserialize, Serialize};
 
-use crate::cli;
 use crate::environment::Environment;
 use crate::filesystem::FsKind;
 use crate::results::ScenarioResult;
+use crate::session;
 
 /// Where the configuration lies in the initramfs.
 pub const CONFIG_PATH: &str = "/clobber/guest.json";
@@ -182,7 +182,7 @@ fn run_guest() -> Result<bool> {
         Some(FsKind::Tmpfs) | None => Path::new("/tmp/work").to_path_buf(),
         Some(kind @ FsKind::Overlay) => anyhow::bail!("--fs {kind} is not supported in a guest"),
     };
-    cli::run_in_guest(
+    session::run_in_guest(
         &config.scenarios,
         config.trials,
         config.default_trials,

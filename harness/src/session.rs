@@ -1,0 +1,268 @@
+//! A run of scenarios on this kernel: the work directory, the results file each scenario's entry
+//! is merged into as soon as it is known, progress (a bar, or console lines in a guest), and the
+//! summary printed after each scenario. Used by the command line and by the guest of a matrix.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::check;
+use crate::environment;
+use crate::filesystem::{FsKind, Mounted};
+use crate::interrupt;
+use crate::results::{self, ScenarioResult};
+use crate::runner::Runner;
+use crate::scenario::{self, Layer, Scenario};
+use crate::summary;
+use crate::tool;
+use crate::vm::guest;
+
+/// What a run is asked to do, from the command line or the guest's configuration.
+pub struct Options {
+    /// Trials per scenario; None: the scenario file's `trials`, else the caller's default.
+    pub trials: Option<u32>,
+    /// Directory of results files.
+    pub results: PathBuf,
+    /// Where victims and their files live; None: a fresh temporary directory.
+    pub workdir: Option<PathBuf>,
+    /// Seed of the random update delay; None: from the clock.
+    pub seed: Option<u64>,
+    /// A fresh filesystem of this type to run on.
+    pub fs: Option<FsKind>,
+}
+
+/// The work directory: one the user named (kept), or a fresh temporary one (removed on drop).
+pub enum Workdir {
+    /// A directory the user named.
+    Given(PathBuf),
+    /// A fresh temporary directory.
+    Temporary(tempfile::TempDir),
+}
+
+impl Workdir {
+    /// The directory `given`, created if needed and made absolute (victims run with other working
+    /// directories), or a fresh temporary one.
+    pub fn new(given: Option<&Path>) -> Result<Workdir> {
+        match given {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating work dir {}", dir.display()))?;
+                let dir = std::fs::canonicalize(dir)
+                    .with_context(|| format!("resolving work dir {}", dir.display()))?;
+                Ok(Workdir::Given(dir))
+            }
+            None => Ok(Workdir::Temporary(
+                tempfile::Builder::new()
+                    .prefix("clobber-")
+                    .tempdir()
+                    .context("creating a temporary work dir")?,
+            )),
+        }
+    }
+
+    /// Its absolute path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Workdir::Given(dir) => dir,
+            Workdir::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+/// How a run shows its progress.
+pub enum Progress {
+    /// A progress bar on the terminal.
+    Bar,
+    /// A console line per scenario that the VM host parses (the guest of `clobber matrix`).
+    Lines,
+}
+
+/// Runs `names` (all when empty) as the guest of `clobber matrix`: results into `results`,
+/// victims in `workdir`, progress as console lines.
+pub fn run_in_guest(
+    names: &[String],
+    trials: Option<u32>,
+    default_trials: u32,
+    seed: u64,
+    results: &Path,
+    workdir: &Path,
+) -> Result<()> {
+    let catalogue = scenario::load_catalogue(None)?;
+    let mut chosen = if names.is_empty() {
+        catalogue
+    } else {
+        scenario::select(&catalogue, names)?
+    };
+    let whole_catalogue = names.is_empty();
+    for s in &mut chosen {
+        s.file.trials = Some(if whole_catalogue && s.victims() > 1 {
+            // Under emulation a blast-radius trial (32 victims on one vCPU) takes half a minute:
+            // one trial, 32 observations, unless the scenario is asked for by name.
+            1
+        } else {
+            // The default also caps the scenario files' own counts.
+            trials.unwrap_or_else(|| {
+                s.file
+                    .trials
+                    .map_or(default_trials, |t| t.min(default_trials))
+            })
+        });
+    }
+    let args = Options {
+        trials: None,
+        results: results.to_path_buf(),
+        workdir: Some(workdir.to_path_buf()),
+        seed: Some(seed),
+        fs: None,
+    };
+    run_scenarios(&chosen, &args, default_trials, None, Progress::Lines).map(drop)
+}
+
+/// Runs `scenarios`, writing each result as soon as it is known, and returns the results.
+/// `adjust` may rewrite a result's verdict before it is written.
+pub fn run_scenarios(
+    scenarios: &[Scenario],
+    args: &Options,
+    default_trials: u32,
+    adjust: Option<fn(&mut ScenarioResult) -> check::Finding>,
+    progress: Progress,
+) -> Result<Vec<ScenarioResult>> {
+    interrupt::install()?;
+    let workdir = Workdir::new(args.workdir.as_deref())?;
+    let mounted = args
+        .fs
+        .map(|kind| Mounted::new(kind, workdir.path()))
+        .transpose()?;
+    let run_dir = mounted.as_ref().map_or(workdir.path(), |m| m.work());
+    let mut environment = environment::collect(run_dir);
+    let results_path = match &mounted {
+        Some(m) => results::path_for_fs(
+            &args.results,
+            &environment.kernel_release,
+            &m.kind().to_string(),
+        ),
+        None => results::path_for(&args.results, &environment.kernel_release),
+    };
+    if results_path.exists() {
+        // Refuse to run at all if the file we would merge into is unreadable or another machine's.
+        results::read_own(&results_path, &environment)?;
+    }
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    let trials_of = |s: &Scenario| args.trials.or(s.file.trials).unwrap_or(default_trials);
+    let total: u64 = scenarios.iter().map(|s| u64::from(trials_of(s))).sum();
+    eprintln!(
+        "clobber: {} scenario(s), {total} trials on Linux {} ({}, work dir on {}), seed {seed}",
+        scenarios.len(),
+        environment.kernel_release,
+        environment.arch,
+        environment.filesystem
+    );
+    let bar = match progress {
+        Progress::Bar => ProgressBar::new(total),
+        Progress::Lines => ProgressBar::hidden(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} trials  {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut unexpected = Vec::new();
+    let mut finished = Vec::new();
+    for (index, scenario) in scenarios.iter().enumerate() {
+        bar.set_message(scenario.name.clone());
+        if let Progress::Lines = progress {
+            guest::announce(&guest::Event::Scenario {
+                index: index + 1,
+                total: scenarios.len(),
+                name: scenario.name.clone(),
+            });
+        }
+        let trials = trials_of(scenario);
+        // The entry's own environment names the tools this scenario ran, and only those.
+        let mut measured_in = environment.clone();
+        measured_in.tools.clear();
+        let missing: Vec<String> = scenario
+            .required_tools()
+            .into_iter()
+            .filter(|name| match tool::find(name) {
+                Some(path) => {
+                    let version = environment
+                        .tools
+                        .entry(name.clone())
+                        .or_insert_with(|| tool::version(&path));
+                    measured_in.tools.insert(name.clone(), version.clone());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let overlay = mounted.as_ref().and_then(Mounted::overlay).cloned();
+        let needs_overlay = scenario.layer() == Layer::Lower && overlay.is_none();
+        let result = if needs_overlay {
+            bar.inc(u64::from(trials));
+            ScenarioResult::not_run(
+                scenario,
+                &measured_in,
+                "it writes an overlay's lower layer: run it with --fs overlay".into(),
+            )
+        } else if missing.is_empty() {
+            let started = Instant::now();
+            let mut runner = Runner::new(run_dir, seed).with_overlay(overlay);
+            let mut done = 0;
+            let records = runner.run(scenario, trials, &mut |_| {
+                bar.inc(1);
+                done += 1;
+                if let Progress::Lines = progress {
+                    guest::announce(&guest::Event::Trial {
+                        index: done,
+                        total: trials,
+                    });
+                }
+            })?;
+            let mut result = ScenarioResult::from_trials(
+                scenario,
+                &measured_in,
+                &records,
+                seed,
+                started.elapsed().as_millis() as u64,
+            );
+            result.kernel_log = runner.kernel_log_unreadable().map(String::from);
+            if let Some(adjust) = adjust {
+                adjust(&mut result);
+            }
+            if !result.verdict.as_expected {
+                unexpected.push(result.name.clone());
+            }
+            result
+        } else {
+            bar.inc(u64::from(trials));
+            ScenarioResult::not_run(
+                scenario,
+                &measured_in,
+                format!("{} not found", missing.join(", ")),
+            )
+        };
+        results::merge_into(&results_path, &environment, result.clone())?;
+        if let Progress::Lines = progress {
+            guest::publish(&environment, &result)?;
+        }
+        bar.suspend(|| println!("{}", summary::render(&result)));
+        finished.push(result);
+    }
+    bar.finish_and_clear();
+    println!("results: {}", results_path.display());
+    if let Some(line) = summary::invisible_changes(&finished) {
+        println!("{line}");
+    }
+    if !unexpected.is_empty() {
+        println!(
+            "differs from the scenario files' expectations: {}",
+            unexpected.join(", ")
+        );
+    }
+    Ok(finished)
+}
