@@ -8,6 +8,7 @@ mod methods;
 mod reliability;
 mod report;
 mod util;
+mod verdicts;
 
 use util::{assert_ok, count, count_prefix, scenario_names, Dir};
 
@@ -92,7 +93,7 @@ fn rerunning_a_scenario_replaces_its_entry_and_keeps_the_others() {
     let names = scenario_names(&file);
     assert_eq!(names, ["cp-over-exe", "truncate-under-mmap"]);
     assert_eq!(dir.entry("cp-over-exe")["trials"], 4);
-    assert_eq!(file["schema_version"], 1);
+    assert_eq!(file["schema_version"], 2);
     for field in [
         "arch",
         "filesystem",

@@ -157,3 +157,31 @@ pub fn count_prefix(entry: &Value, prefix: &str) -> u64 {
         .map(|(_, n)| n.as_u64().unwrap())
         .sum()
 }
+
+/// A `clobber ARGS` command that runs as an ordinary user: as root, a copy of the binary inside
+/// this test's directory run through setpriv(1) as nobody, with the directory handed to nobody;
+/// otherwise the binary itself, as the ordinary user this already is.
+pub fn unprivileged(dir: &Dir, args: &[&str]) -> Command {
+    if !nix::unistd::geteuid().is_root() {
+        return dir.clobber(args);
+    }
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "setpriv(1) is needed to run tests as an ordinary user: apt-get install util-linux",
+        );
+    let binary = dir.path().join("clobber");
+    std::fs::copy(env!("CARGO_BIN_EXE_clobber"), &binary).expect("copy clobber");
+    let nobody = Some(nix::unistd::Uid::from_raw(65534));
+    let nogroup = Some(nix::unistd::Gid::from_raw(65534));
+    for path in [dir.path().to_path_buf(), binary.clone()] {
+        nix::unistd::chown(&path, nobody, nogroup).expect("chown to nobody");
+    }
+    let mut command = Command::new(setpriv);
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&binary)
+        .args(args);
+    command
+}
