@@ -96,6 +96,24 @@ pub struct DeathCause {
     pub kernel_line: Option<String>,
 }
 
+impl DeathCause {
+    /// One line for people: how many died how, where, and what the evidence says; a death that
+    /// nothing explains (no kernel line, no file) is called unexplained, never folded into a
+    /// neighbouring cause.
+    pub fn describe(&self) -> String {
+        let place = match (&self.fault, &self.explanation) {
+            (Some(fault), Some(why)) => format!("died executing {fault}: {why}"),
+            (Some(fault), None) => format!("faulted at {fault}"),
+            (None, _) if self.with_kernel_line > 0 => "the kernel logged it, naming no file".into(),
+            (None, _) => "unexplained: no kernel line names a cause".into(),
+        };
+        format!(
+            "{} × {}: {place} ({} of {} with a kernel line)",
+            self.count, self.outcome, self.with_kernel_line, self.count
+        )
+    }
+}
+
 /// One trial of a scenario with several victims.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct BlastTrial {

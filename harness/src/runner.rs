@@ -205,19 +205,28 @@ impl Watch {
             self.last = now;
             self.last_progress = Instant::now();
             self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
-        } else if self.last_progress.elapsed() >= HUNG_AFTER {
-            let stuck = match victim.sched() {
-                Some(('R', cpu)) => cpu >= self.cpu_at_progress + HUNG_CPU_TICKS,
-                // A zombie or a vanished process died after the death check: the next look
-                // reaps it.
-                Some(('Z' | 'X', _)) | None => false,
-                Some(_) => true,
-            };
-            if stuck || self.last_progress.elapsed() >= STARVED_LIMIT {
-                self.done = Some((Outcome::Hung, None));
-            }
+        } else if self.last_progress.elapsed() >= HUNG_AFTER
+            && stuck(
+                victim.sched(),
+                self.cpu_at_progress,
+                self.last_progress.elapsed(),
+            )
+        {
+            self.done = Some((Outcome::Hung, None));
         }
         Ok(())
+    }
+}
+
+/// Whether a victim without progress for `idle` is hung, given its scheduler state and CPU time
+/// now (None once it is gone) and its CPU time at its latest progress: stopped or sleeping,
+/// spinning (burning [`HUNG_CPU_TICKS`]), or starved for [`STARVED_LIMIT`]. A zombie or a vanished
+/// process died after the death check and is never hung: the next look reaps it.
+fn stuck(sched: Option<(char, u64)>, cpu_at_progress: u64, idle: Duration) -> bool {
+    match sched {
+        Some(('Z' | 'X', _)) | None => false,
+        Some(('R', cpu)) => cpu >= cpu_at_progress + HUNG_CPU_TICKS || idle >= STARVED_LIMIT,
+        Some(_) => true,
     }
 }
 
@@ -523,4 +532,21 @@ fn start_new_process(
         None => false,
     };
     Ok((got, kept_old))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_victim_that_died_between_two_looks_is_never_hung() {
+        let long = STARVED_LIMIT * 2;
+        assert!(!stuck(Some(('Z', 500)), 0, long));
+        assert!(!stuck(None, 0, long));
+        assert!(stuck(Some(('T', 0)), 0, HUNG_AFTER));
+        assert!(stuck(Some(('S', 0)), 0, HUNG_AFTER));
+        assert!(stuck(Some(('R', HUNG_CPU_TICKS)), 0, HUNG_AFTER));
+        assert!(!stuck(Some(('R', 1)), 0, HUNG_AFTER));
+        assert!(stuck(Some(('R', 1)), 0, STARVED_LIMIT));
+    }
 }

@@ -73,17 +73,7 @@ pub fn render(result: &ScenarioResult) -> String {
         );
     }
     for cause in &result.deaths {
-        let place = match (&cause.fault, &cause.explanation) {
-            (Some(fault), Some(why)) => format!("died executing {fault}: {why}"),
-            (Some(fault), None) => format!("faulted at {fault}"),
-            (None, _) if cause.with_kernel_line > 0 => "the kernel logged it, no file named".into(),
-            (None, _) => "no kernel line".into(),
-        };
-        let _ = writeln!(
-            out,
-            "  deaths             {} {}: {place} ({} with a kernel line)",
-            cause.count, cause.outcome, cause.with_kernel_line
-        );
+        let _ = writeln!(out, "  deaths             {}", cause.describe());
         if let Some(line) = &cause.kernel_line {
             let _ = writeln!(out, "    kernel said      {line}");
         }

@@ -135,6 +135,13 @@ pub fn render(report: &Report) -> String {
             escape(&about.victim)
         );
         table(&mut out, &section.table);
+        if !section.deaths.is_empty() {
+            out.push_str("<ul>\n");
+            for (run, death) in &section.deaths {
+                let _ = writeln!(out, "<li>{}: {}</li>", escape(run), escape(death));
+            }
+            out.push_str("</ul>\n");
+        }
         if !section.messages.is_empty() {
             out.push_str("<ul>\n");
             for (run, message) in &section.messages {

@@ -85,6 +85,9 @@ pub fn render(report: &Report) -> String {
             about.victim
         );
         table(&mut out, &section.table);
+        for (run, death) in &section.deaths {
+            let _ = writeln!(out, "- {run}: {}", death.replace('`', "'"));
+        }
         for (run, message) in &section.messages {
             let _ = writeln!(
                 out,
@@ -92,7 +95,7 @@ pub fn render(report: &Report) -> String {
                 message.replace('`', "'")
             );
         }
-        if !section.messages.is_empty() {
+        if !section.messages.is_empty() || !section.deaths.is_empty() {
             out.push('\n');
         }
         if !about.explanation.is_empty() {

@@ -35,6 +35,9 @@ pub struct ScenarioSection<'a> {
     pub table: Table,
     /// What dying victims printed, as (run label, message).
     pub messages: Vec<(String, String)>,
+    /// How victims died and the evidence, as (run label, one line per cause), and why a run has
+    /// no kernel lines where it has none.
+    pub deaths: Vec<(String, String)>,
 }
 
 /// A scenario whose dominant outcome class differs between runs that differ in one thing.
@@ -181,6 +184,7 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
     head.push("as expected".to_string());
     let mut rows = Vec::new();
     let mut messages = Vec::new();
+    let mut death_lines = Vec::new();
     for run in runs {
         let Some(result) = run.scenarios.get(name) else {
             let mut row = vec![run.label.clone(), "not measured".to_string()];
@@ -214,6 +218,15 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
             .to_string(),
         );
         rows.push(row);
+        death_lines.extend(
+            result
+                .deaths
+                .iter()
+                .map(|cause| (run.label.clone(), cause.describe())),
+        );
+        if let (Some(why), false) = (&result.kernel_log, result.deaths.is_empty()) {
+            death_lines.push((run.label.clone(), format!("kernel log not read: {why}")));
+        }
         messages.extend(
             result
                 .victim_messages
@@ -225,6 +238,7 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
         about,
         table: Table { head, rows },
         messages,
+        deaths: death_lines,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::results::{self, ResultsFile, ScenarioResult};
 
 /// Everything measured on one kernel release, on one machine, on one filesystem.
 pub struct Run {
-    /// The environment of the most recent results file of the run.
+    /// The environment of the run's most recent entry (with the tools of all of them).
     pub environment: Environment,
     /// How the report names the run, e.g. `6.1.0-28-amd64 (qemu-tcg, ext4, machine ab12cd34)`.
     pub label: String,
@@ -136,29 +136,40 @@ pub fn load(dir: &Path) -> Result<(Vec<Run>, usize)> {
     }
     // Oldest first, so that later entries of the same scenario replace earlier ones.
     files.sort_by(|(a_path, a), (b_path, b)| latest(a).cmp(&latest(b)).then(a_path.cmp(b_path)));
+    // Each entry belongs to the run of the environment it was measured in (files of schema 1
+    // give their entries the file's environment when read).
     let mut runs: BTreeMap<(String, String, String), Run> = BTreeMap::new();
     for (source, file) in files {
-        let env = &file.environment;
-        let key = (
-            env.kernel_release.clone(),
-            env.machine_id.clone(),
-            env.filesystem.clone(),
-        );
-        let run = runs.entry(key).or_insert_with(|| Run {
-            environment: env.clone(),
-            label: label(env),
-            scenarios: BTreeMap::new(),
-            sources: Vec::new(),
-        });
-        run.environment = file.environment.clone();
-        run.sources.push(source);
-        run.sources.sort();
         for scenario in file.scenarios {
+            let env = scenario
+                .environment
+                .clone()
+                .unwrap_or_else(|| file.environment.clone());
+            let key = (
+                env.kernel_release.clone(),
+                env.machine_id.clone(),
+                env.filesystem.clone(),
+            );
+            let run = runs.entry(key).or_insert_with(|| Run {
+                environment: env.clone(),
+                label: label(&env),
+                scenarios: BTreeMap::new(),
+                sources: Vec::new(),
+            });
+            if !run.sources.contains(&source) {
+                run.sources.push(source.clone());
+                run.sources.sort();
+            }
             let newer = run
                 .scenarios
                 .get(&scenario.name)
                 .is_none_or(|old| old.finished_at <= scenario.finished_at);
             if newer {
+                // The run shows the environment of its latest entry, tools merged.
+                let mut tools = std::mem::take(&mut run.environment.tools);
+                tools.extend(env.tools.clone());
+                run.environment = env;
+                run.environment.tools = tools;
                 run.scenarios.insert(scenario.name.clone(), scenario);
             }
         }
