@@ -11,6 +11,7 @@ pub mod elf;
 pub mod embedded;
 pub mod environment;
 pub mod error;
+pub mod evidence;
 pub mod filesystem;
 pub mod interrupt;
 pub mod method;
