@@ -1,16 +1,25 @@
 //! The little ELF reading the harness needs (64-bit little-endian only): the interpreter named by
 //! an executable's PT_INTERP, and where a file's GNU build-id note lies, to make a second version
-//! of the dynamic loader that differs from the first only in its build-id, and whether a kernel's
-//! vmlinux can be booted directly (its PVH entry note).
+//! of the dynamic loader that differs from the first only in its build-id, whether a kernel's
+//! vmlinux can be booted directly (its PVH entry note), and what lies at a file offset (the
+//! address it is loaded at, its section and the symbol covering it), to explain a crash.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+const PT_LOAD: u32 = 1;
 const PT_INTERP: u32 = 3;
 const PT_NOTE: u32 = 4;
 const NT_GNU_BUILD_ID: u32 = 3;
 const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
+const SHT_SYMTAB: u64 = 2;
+const SHT_NOBITS: u64 = 8;
+const SHT_DYNSYM: u64 = 11;
+const SHF_ALLOC: u64 = 2;
+const SHN_UNDEF: u64 = 0;
+/// The size of the 64-bit ELF header.
+pub const HEADER_SIZE: u64 = 64;
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?).into())
@@ -24,8 +33,16 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// (type, file offset, file size) of every program header.
-fn segments(bytes: &[u8]) -> Option<Vec<(u32, usize, usize)>> {
+/// One program header: its type, where it lies in the file and the address it is loaded at.
+struct Segment {
+    kind: u32,
+    offset: usize,
+    vaddr: u64,
+    filesz: usize,
+}
+
+/// Every program header, or None when `bytes` is not a 64-bit little-endian ELF file.
+fn segments(bytes: &[u8]) -> Option<Vec<Segment>> {
     if bytes.get(..6)? != b"\x7fELF\x02\x01" {
         return None;
     }
@@ -35,11 +52,12 @@ fn segments(bytes: &[u8]) -> Option<Vec<(u32, usize, usize)>> {
     (0..phnum)
         .map(|i| {
             let at = phoff + i * phentsize;
-            Some((
-                u32_at(bytes, at)? as u32,
-                u64_at(bytes, at + 8)? as usize,
-                u64_at(bytes, at + 32)? as usize,
-            ))
+            Some(Segment {
+                kind: u32_at(bytes, at)? as u32,
+                offset: u64_at(bytes, at + 8)? as usize,
+                vaddr: u64_at(bytes, at + 16)?,
+                filesz: u64_at(bytes, at + 32)? as usize,
+            })
         })
         .collect()
 }
@@ -47,12 +65,12 @@ fn segments(bytes: &[u8]) -> Option<Vec<(u32, usize, usize)>> {
 /// The path in an executable's PT_INTERP.
 pub fn interpreter(executable: &[u8]) -> Result<PathBuf> {
     let segments = segments(executable).context("not a 64-bit little-endian ELF file")?;
-    let (_, offset, size) = segments
+    let interp = segments
         .into_iter()
-        .find(|(kind, _, _)| *kind == PT_INTERP)
+        .find(|segment| segment.kind == PT_INTERP)
         .context("no PT_INTERP: a static executable")?;
     let raw = executable
-        .get(offset..offset + size)
+        .get(interp.offset..interp.offset + interp.filesz)
         .context("PT_INTERP outside the file")?;
     let text = raw.split(|b| *b == 0).next().unwrap_or_default();
     Ok(PathBuf::from(String::from_utf8_lossy(text).into_owned()))
@@ -61,10 +79,8 @@ pub fn interpreter(executable: &[u8]) -> Result<PathBuf> {
 /// The byte range of the descriptor of the first note of type `kind` whose owner is `owner`
 /// (without its NUL), if any.
 fn note(bytes: &[u8], owner: &[u8], kind: u32) -> Option<std::ops::Range<usize>> {
-    for (_, offset, size) in segments(bytes)?
-        .into_iter()
-        .filter(|(k, _, _)| *k == PT_NOTE)
-    {
+    for segment in segments(bytes)?.into_iter().filter(|s| s.kind == PT_NOTE) {
+        let (offset, size) = (segment.offset, segment.filesz);
         let mut at = offset;
         while at + 12 <= offset + size {
             let namesz = u32_at(bytes, at)? as usize;
@@ -96,6 +112,160 @@ pub fn has_pvh_entry(bytes: &[u8]) -> bool {
     note(bytes, b"Xen", XEN_ELFNOTE_PHYS32_ENTRY).is_some()
 }
 
+/// The address the byte at file offset `offset` is loaded at, when a PT_LOAD segment holds it.
+pub fn vaddr_of_offset(bytes: &[u8], offset: u64) -> Option<u64> {
+    let offset = usize::try_from(offset).ok()?;
+    segments(bytes)?
+        .into_iter()
+        .find(|s| s.kind == PT_LOAD && s.offset <= offset && offset < s.offset + s.filesz)
+        .map(|s| s.vaddr + (offset - s.offset) as u64)
+}
+
+/// The byte range of the program header table in the file.
+pub fn program_headers(bytes: &[u8]) -> Option<std::ops::Range<u64>> {
+    segments(bytes)?;
+    let phoff = u64_at(bytes, 0x20)?;
+    Some(phoff..phoff + u16_at(bytes, 0x36)? * u16_at(bytes, 0x38)?)
+}
+
+/// One section header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// Its name, e.g. `.text`.
+    pub name: String,
+    /// Its SHT_* type.
+    pub kind: u64,
+    /// Its SHF_* flags.
+    pub flags: u64,
+    /// The address it is loaded at (SHF_ALLOC sections).
+    pub addr: u64,
+    /// Where it lies in the file (meaningless for SHT_NOBITS).
+    pub offset: u64,
+    /// Its size in memory (and in the file, unless SHT_NOBITS).
+    pub size: u64,
+    /// The section index of its string table (symbol tables).
+    pub link: u64,
+}
+
+impl Section {
+    /// Whether the section is loaded from the file and holds the address `vaddr`.
+    pub fn holds_vaddr(&self, vaddr: u64) -> bool {
+        self.flags & SHF_ALLOC != 0
+            && self.kind != SHT_NOBITS
+            && self.addr <= vaddr
+            && vaddr < self.addr + self.size
+    }
+
+    /// Whether the section has bytes in the file and they include file offset `offset`.
+    pub fn holds_offset(&self, offset: u64) -> bool {
+        self.kind != SHT_NOBITS && self.offset <= offset && offset < self.offset + self.size
+    }
+}
+
+/// Every section header (none when the file has no section header table), or None when `bytes`
+/// is not a 64-bit little-endian ELF file.
+pub fn sections(bytes: &[u8]) -> Option<Vec<Section>> {
+    segments(bytes)?;
+    let shoff = u64_at(bytes, 0x28)? as usize;
+    let shentsize = u16_at(bytes, 0x3a)? as usize;
+    let shnum = u16_at(bytes, 0x3c)? as usize;
+    let shstrndx = u16_at(bytes, 0x3e)? as usize;
+    if shoff == 0 {
+        return Some(Vec::new());
+    }
+    let raw: Vec<(u64, Section)> = (0..shnum)
+        .map(|i| {
+            let at = shoff + i * shentsize;
+            Some((
+                u32_at(bytes, at)?,
+                Section {
+                    name: String::new(),
+                    kind: u32_at(bytes, at + 4)?,
+                    flags: u64_at(bytes, at + 8)?,
+                    addr: u64_at(bytes, at + 0x10)?,
+                    offset: u64_at(bytes, at + 0x18)?,
+                    size: u64_at(bytes, at + 0x20)?,
+                    link: u32_at(bytes, at + 0x28)?,
+                },
+            ))
+        })
+        .collect::<Option<_>>()?;
+    let names = raw.get(shstrndx).map(|(_, s)| s.offset as usize);
+    Some(
+        raw.into_iter()
+            .map(|(name, section)| Section {
+                name: names
+                    .and_then(|table| string_at(bytes, table + name as usize))
+                    .unwrap_or_default(),
+                ..section
+            })
+            .collect(),
+    )
+}
+
+/// The NUL-terminated string at `at`.
+fn string_at(bytes: &[u8], at: usize) -> Option<String> {
+    let tail = bytes.get(at..)?;
+    let text = tail.split(|b| *b == 0).next()?;
+    Some(String::from_utf8_lossy(text).into_owned())
+}
+
+/// A defined symbol that has a size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// Its name, as stored (not demangled).
+    pub name: String,
+    /// Its address.
+    pub value: u64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl Symbol {
+    /// Whether the symbol covers the address `vaddr`.
+    pub fn covers(&self, vaddr: u64) -> bool {
+        self.value <= vaddr && vaddr < self.value + self.size
+    }
+}
+
+/// The defined, sized symbols of .dynsym and (when the file still has it) .symtab.
+pub fn symbols(bytes: &[u8]) -> Vec<Symbol> {
+    let Some(sections) = sections(bytes) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for table in sections
+        .iter()
+        .filter(|s| s.kind == SHT_DYNSYM || s.kind == SHT_SYMTAB)
+    {
+        let Some(strings) = sections.get(table.link as usize) else {
+            continue;
+        };
+        for at in (table.offset..table.offset + table.size).step_by(24) {
+            let at = at as usize;
+            let (Some(name), Some(shndx), Some(value), Some(size)) = (
+                u32_at(bytes, at),
+                u16_at(bytes, at + 6),
+                u64_at(bytes, at + 8),
+                u64_at(bytes, at + 16),
+            ) else {
+                break;
+            };
+            if shndx == SHN_UNDEF || size == 0 {
+                continue;
+            }
+            let Some(name) = string_at(bytes, strings.offset as usize + name as usize) else {
+                continue;
+            };
+            let symbol = Symbol { name, value, size };
+            if !found.contains(&symbol) {
+                found.push(symbol);
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +278,26 @@ mod tests {
         let loader = std::fs::read(&interp).unwrap();
         let range = build_id(&loader).unwrap();
         assert!(range.len() >= 16);
+    }
+
+    #[test]
+    fn finds_the_exported_functions_and_sections_of_the_victim_library() {
+        let lib = crate::embedded::LIB_V1;
+        let work = symbols(lib)
+            .into_iter()
+            .find(|s| s.name == "victim_work")
+            .expect("victim_work in .dynsym");
+        assert!(work.size > 0);
+        let text = sections(lib)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == ".text")
+            .expect(".text");
+        assert!(text.holds_vaddr(work.value));
+        // The file offset of victim_work's first byte maps back to its address.
+        let offset = text.offset + (work.value - text.addr);
+        assert_eq!(vaddr_of_offset(lib, offset), Some(work.value));
+        assert!(symbols(b"not an elf file").is_empty());
+        assert_eq!(vaddr_of_offset(lib, lib.len() as u64), None);
     }
 }
