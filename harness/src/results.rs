@@ -101,11 +101,18 @@ impl DeathCause {
     /// nothing explains (no kernel line, no file) is called unexplained, never folded into a
     /// neighbouring cause.
     pub fn describe(&self) -> String {
-        let place = match (&self.fault, &self.explanation) {
-            (Some(fault), Some(why)) => format!("died executing {fault}: {why}"),
-            (Some(fault), None) => format!("faulted at {fault}"),
-            (None, _) if self.with_kernel_line > 0 => "the kernel logged it, naming no file".into(),
-            (None, _) => "unexplained: no kernel line names a cause".into(),
+        let place = match (&self.fault, &self.explanation, &self.outcome) {
+            (Some(fault), Some(why), _) => format!("died executing {fault}: {why}"),
+            (Some(fault), None, _) => format!("faulted at {fault}"),
+            (None, _, _) if self.with_kernel_line > 0 => "the kernel logged it, naming no file".into(),
+            (None, _, Outcome::Killed(libc::SIGBUS)) => {
+                "no kernel line: x86 logs none for SIGBUS, the signal of a mapped page past the file's end at that moment".into()
+            }
+            (None, _, Outcome::Killed(libc::SIGSEGV | libc::SIGILL)) => {
+                "no kernel line: the kernel rate-limits them (10 per 5 s)".into()
+            }
+            (None, _, Outcome::Exited(_)) => "exited by itself: see what it said".into(),
+            (None, _, _) => "UNEXPLAINED: no kernel line names a cause".into(),
         };
         format!(
             "{} × {}: {place} ({} of {} with a kernel line)",
