@@ -3,11 +3,14 @@
 //! that replaces one scenario's entry and keeps the others.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io::Write as _;
+use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use nix::fcntl::{open, Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
@@ -560,17 +563,73 @@ pub fn read_own(path: &Path, environment: &Environment) -> Result<ResultsFile> {
     Ok(file)
 }
 
+/// Name of the lock file in a results directory, held across every read-merge-write.
+const LOCK_NAME: &str = ".clobber.lock";
+/// Prefix of the temporary files a merge writes before renaming them into place.
+const TEMP_PREFIX: &str = ".clobber-tmp-";
+
+/// The results directory's lock, held until dropped.
+pub struct DirLock {
+    _lock: Flock<File>,
+}
+
+/// Takes the lock of results directory `dir` (created if needed), waiting for another clobber
+/// that holds it. Fails as bad input, before anything runs, when `dir` is not a directory or
+/// this user cannot write there.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    let unusable = |why: String| BadInput(format!("results directory {}: {why}", dir.display()));
+    if let Err(err) = fs::create_dir_all(dir) {
+        return Err(unusable(err.to_string()).into());
+    }
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Err(unusable("not a directory".into()).into());
+    }
+    let path = dir.join(LOCK_NAME);
+    let fd = open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(|errno| unusable(format!("cannot create {LOCK_NAME}: {}", errno.desc())))?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    let file = unsafe { File::from_raw_fd(fd) };
+    if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_err() {
+        return Err(unusable("this user cannot write there".into()).into());
+    }
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| anyhow::anyhow!("locking {}: {}", path.display(), errno.desc()))?;
+    Ok(DirLock { _lock: lock })
+}
+
+/// Removes temporary files that a merge killed before its rename left in `dir`; the caller holds
+/// the directory's lock, so no merge is writing one.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes `entry` into the results file at `path` (see [`path_for`] and [`path_for_fs`]),
-/// replacing an entry of the same name and keeping the others. Atomic: written to a temporary file
-/// and renamed. A file of the same kernel release measured on another machine is never merged
-/// into: that is bad input.
+/// replacing an entry of the same name and keeping the others. Two clobbers merging into one
+/// directory lose nothing: the directory's lock is held across read, merge and write. Atomic:
+/// written to a temporary file, fsynced, renamed, and the directory fsynced, so a reader never
+/// sees half a file. A file of the same kernel release measured on another machine is never
+/// merged into: that is bad input.
 pub fn merge_into(
     path: &Path,
     environment: &Environment,
     entry: ScenarioResult,
 ) -> Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _lock = lock_dir(dir)?;
+    remove_stale_temporaries(dir);
     let path = path.to_path_buf();
     let mut file = if path.exists() {
         read_own(&path, environment)?
@@ -587,7 +646,9 @@ pub fn merge_into(
     file.scenarios.retain(|s| s.name != entry.name);
     file.scenarios.push(entry);
     file.scenarios.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     serde_json::to_writer_pretty(&mut temp, &file)?;
     temp.write_all(b"\n")?;
@@ -596,5 +657,8 @@ pub fn merge_into(
         .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     temp.persist(&path)
         .with_context(|| format!("renaming into {}", path.display()))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("fsync of {}", dir.display()))?;
     Ok(path)
 }

@@ -145,9 +145,13 @@ pub fn run_scenarios(
         ),
         None => results::path_for(&args.results, &environment.kernel_release),
     };
-    if results_path.exists() {
-        // Refuse to run at all if the file we would merge into is unreadable or another machine's.
-        results::read_own(&results_path, &environment)?;
+    {
+        // Refuse to run at all, before the first trial, if the results directory is unusable or
+        // the file we would merge into is unreadable or another machine's.
+        let _lock = results::lock_dir(&args.results)?;
+        if results_path.exists() {
+            results::read_own(&results_path, &environment)?;
+        }
     }
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let trials_of = |s: &Scenario| args.trials.or(s.file.trials).unwrap_or(default_trials);

@@ -2,6 +2,7 @@
 //! own fresh directory and asserts outcome classes that hold on every current kernel.
 
 mod check;
+mod faults;
 mod filesystems;
 mod matrix;
 mod methods;

@@ -58,6 +58,8 @@ struct Success {
 /// Runs the matrix; exit status 1 when any kernel failed.
 pub fn run(options: &Options) -> Result<ExitCode> {
     interrupt::install()?;
+    // An unusable results directory is bad input before anything boots.
+    drop(results::lock_dir(&options.results)?);
     let mut failures = Vec::new();
     let mut kernels: Vec<(String, Cached)> = Vec::new();
     for spec in &options.kernels {
