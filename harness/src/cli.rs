@@ -13,6 +13,7 @@ use crate::bench;
 use crate::check;
 use crate::error::BadInput;
 use crate::filesystem::FsKind;
+use crate::guard;
 use crate::interrupt;
 use crate::report;
 use crate::scenario::{self, Target};
@@ -140,6 +141,17 @@ enum Command {
     Victim {
         #[command(subcommand)]
         kind: VictimKind,
+    },
+    /// Run a command in this process group and kill the group when the harness dies (used by
+    /// the harness itself).
+    #[command(hide = true)]
+    Guard {
+        /// The pid of the harness that started the guard.
+        #[arg(long)]
+        harness: u32,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
     },
 }
 
@@ -334,6 +346,7 @@ pub fn run() -> Result<ExitCode> {
             })
         }
         Command::Victim { kind } => victim(kind),
+        Command::Guard { harness, command } => guard::run(harness, &command),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod environment;
 pub mod error;
 pub mod evidence;
 pub mod filesystem;
+pub mod guard;
 pub mod interrupt;
 pub mod method;
 pub mod outcome;

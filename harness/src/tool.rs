@@ -3,16 +3,26 @@
 //! (cp says "Text file busy", which is ETXTBSY).
 
 use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::error::Interrupted;
+use crate::guard;
+use crate::interrupt;
+use crate::victim::{pidfd_open, wait_fds};
 
 use crate::trial::UpdateResult;
 
-/// A command that runs longer than this is killed and the trial fails.
+/// A command that runs longer than this is killed, with everything it started, and the trial
+/// fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The full path of `name` on PATH (or `name` itself when it contains a slash and exists).
@@ -67,35 +77,44 @@ pub fn substitute(argv: &[String], new: &Path, target: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Runs `argv` (already substituted) in `dir`, its stderr going to `dir/command.stderr`: applied
-/// when it exits 0; refused when it failed with a message naming an errno (e.g. "Text file busy",
-/// ETXTBSY); failed otherwise.
+/// Runs `argv` (already substituted) in `dir`, its stderr going to `dir/command.stderr`, under a
+/// guard in a process group of its own that dies with the harness: applied when it exits 0;
+/// refused when it failed with a message naming an errno (e.g. "Text file busy", ETXTBSY);
+/// failed otherwise. The group is killed on every path, so nothing the command started outlives
+/// it; Ctrl-C ends it at once.
 pub fn run(argv: &[String], dir: &Path) -> Result<UpdateResult> {
     let stderr_path = dir.join("command.stderr");
     let stderr_file = File::create(&stderr_path)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut command = Command::new(std::env::current_exe().context("locating clobber")?);
+    command
+        .arg("guard")
+        .arg(format!("--harness={}", std::process::id()))
+        .arg("--")
+        .args(argv)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr_file)
+        .stderr(stderr_file);
+    guard::confine(&mut command);
+    let child = command
         .spawn()
         .with_context(|| format!("running {}", argv.join(" ")))?;
+    let mut group = Group::new(child)?;
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait()? {
+        if interrupt::requested() {
+            return Err(Interrupted.into());
+        }
+        if let Some(status) = group.wait(POLL)? {
             break status;
         }
         if started.elapsed() > COMMAND_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
             anyhow::bail!(
                 "`{}` did not finish within {COMMAND_TIMEOUT:?}",
                 argv.join(" ")
             );
         }
-        std::thread::sleep(Duration::from_micros(100));
     };
     if status.success() {
         return Ok(UpdateResult::Applied);
@@ -108,10 +127,70 @@ pub fn run(argv: &[String], dir: &Path) -> Result<UpdateResult> {
             message,
         },
         None => UpdateResult::Failed {
-            code: status.code(),
+            code: status.code().filter(|code| *code < 128),
             message,
         },
     })
+}
+
+/// How long one wait for the command lasts before the interrupt flag and the timeout are checked.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A guarded command's process group: killed, and its guard reaped, when dropped.
+struct Group {
+    guard: Child,
+    pidfd: OwnedFd,
+    reaped: bool,
+}
+
+impl Group {
+    fn new(mut guard: Child) -> Result<Group> {
+        match pidfd_open(guard.id()) {
+            Ok(pidfd) => Ok(Group {
+                guard,
+                pidfd,
+                reaped: false,
+            }),
+            Err(err) => {
+                let _ = killpg(Pid::from_raw(guard.id() as i32), Signal::SIGKILL);
+                let _ = guard.wait();
+                Err(err)
+            }
+        }
+    }
+
+    /// Kills every process of the group. The guard, the group's leader, is not reaped yet, so
+    /// its pid (the group's id) cannot have been reused.
+    fn kill(&mut self) {
+        if !self.reaped {
+            let _ = killpg(Pid::from_raw(self.guard.id() as i32), Signal::SIGKILL);
+        }
+    }
+
+    /// Waits up to `timeout` for the guard to end; then kills what is left of the group (a
+    /// command's background children) and reaps the guard.
+    fn wait(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        match wait_fds(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => Ok(None),
+            Ok(_) => {
+                self.kill();
+                let status = self.guard.wait().context("reaping the command's guard")?;
+                self.reaped = true;
+                Ok(Some(status))
+            }
+            Err(err) => Err(err).context("waiting for the command"),
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            let _ = self.guard.wait();
+        }
+    }
 }
 
 #[cfg(test)]

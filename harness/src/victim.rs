@@ -56,7 +56,8 @@ pub enum Readiness {
     Died(ExitStatus),
 }
 
-fn pidfd_open(pid: u32) -> Result<OwnedFd> {
+/// A pidfd of process `pid`, readable once it has exited.
+pub fn pidfd_open(pid: u32) -> Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
@@ -131,14 +132,19 @@ impl Victim {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
+        let harness = std::process::id() as libc::pid_t;
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 // Own process group: a terminal's Ctrl-C reaches the harness, which ends victims.
                 if libc::setpgid(0, 0) != 0
                     || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
                 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // A harness that died between fork and prctl sent no parent-death signal.
+                if libc::getppid() != harness {
+                    libc::_exit(137);
                 }
                 let zero = libc::rlimit {
                     rlim_cur: 0,

@@ -1,10 +1,14 @@
 //! Nothing lost, nothing leaked, nothing written outside: concurrent runs into one results
-//! directory, unusable results directories found before the first trial, and temporary files of
-//! a killed merge cleaned up.
+//! directory, unusable results directories found before the first trial, temporary files of a
+//! killed merge cleaned up, and no victim or command left after Ctrl-C, SIGHUP or SIGKILL.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::util::{assert_ok, scenario_names, unprivileged, Dir};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::util::{assert_no_victims, assert_ok, scenario_names, unprivileged, Dir};
 
 /// Fast scenarios, two disjoint sets of eight.
 const FIRST: [&str; 8] = [
@@ -109,4 +113,149 @@ fn a_temporary_file_left_by_a_killed_merge_is_removed_by_the_next_run() {
     std::fs::write(&stale, "{\"half\": ").unwrap();
     assert_ok(&dir.scenario(&["cp-over-exe"], 1));
     assert!(!stale.exists(), "the stale temporary file is still there");
+}
+
+/// Processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// Waits up to 2 s for no process to name `needle`, then asserts it.
+fn assert_none_left(needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !processes_with(needle).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = processes_with(needle);
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// `clobber check` of a command that hangs in a child process (`sleep`), started and waited
+/// for until the sleep runs; the sleep's unique duration names it.
+fn hanging_check(dir: &Dir) -> (std::process::Child, String) {
+    let duration = format!("{}.{}", 900 + fastrand_u16() % 99, std::process::id());
+    let script = format!("sleep {duration}; : \"$1\"");
+    let child = dir
+        .clobber(&["check", "--target", "lib", "--trials", "2", "--results"])
+        .arg(dir.results())
+        .arg("--workdir")
+        .arg(dir.work())
+        .args(["--", "sh", "-c", &script, "sh", "{target}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let needle = format!("sleep {duration}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_with(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, needle)
+}
+
+/// A number that differs between tests running at once.
+fn fastrand_u16() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    (nanos % 65_521) as u16
+}
+
+#[test]
+fn ctrl_c_ends_a_hanging_check_at_once_and_its_command_with_it() {
+    let dir = Dir::new();
+    let (mut child, needle) = hanging_check(&dir);
+    let sent = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    assert_none_left(&needle);
+    assert_no_victims(&dir.work());
+}
+
+#[test]
+fn sigkill_of_the_harness_leaves_no_command_or_victim_running() {
+    let dir = Dir::new();
+    let (mut child, needle) = hanging_check(&dir);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_none_left(&needle);
+    assert_none_left(dir.work().to_str().unwrap());
+}
+
+#[test]
+fn sigkill_at_random_moments_of_a_blast_leaves_no_victim() {
+    for attempt in 0..6u64 {
+        let dir = Dir::new();
+        let mut child = dir
+            .clobber(&[
+                "scenario",
+                "blast-cp-over-linked-lib",
+                "--trials",
+                "50",
+                "--results",
+            ])
+            .arg(dir.results())
+            .arg("--workdir")
+            .arg(dir.work())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150 + attempt * 97));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_none_left(dir.work().to_str().unwrap());
+    }
+}
+
+#[test]
+fn sighup_stops_the_run_like_ctrl_c_and_removes_the_temporary_work_dir() {
+    let dir = Dir::new();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = dir
+        .clobber(&[
+            "scenario",
+            "blast-install-over-linked-lib",
+            "--trials",
+            "1000",
+            "--results",
+        ])
+        .arg(dir.results())
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_with(tmp.to_str().unwrap()).len() < 2 {
+        assert!(Instant::now() < deadline, "no victims started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_none_left(tmp.to_str().unwrap());
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "the work dir was left behind: {left:?}");
 }
