@@ -20,7 +20,7 @@ use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
-use crate::scenario::{Layer, Scenario, Target, Update};
+use crate::scenario::{Binding, Layer, Scenario, Target, Update};
 use crate::tool;
 use crate::victim::{wait_fds, Program, Readiness, Victim};
 
@@ -73,7 +73,7 @@ pub struct Trial {
     /// For scenarios with `new_process`, when the old victim survived: what a new process got,
     /// and whether the old one still ran the old version afterwards.
     pub new_process: Option<(NewProcess, bool)>,
-    /// First stderr lines of dying victims, or of a refused command.
+    /// Last stderr lines of dying victims, or the first of a refused command.
     pub messages: Vec<String>,
 }
 
@@ -100,8 +100,16 @@ fn system_loader() -> Result<(PathBuf, Vec<u8>)> {
     Ok((path, bytes))
 }
 
+/// The file name and bytes of the linked-lib victim executable with `binding`.
+fn linked_victim(binding: Binding) -> (&'static str, &'static [u8]) {
+    match binding {
+        Binding::Now => ("victim-linked", embedded::LINKED),
+        Binding::Lazy => ("victim-linked-lazy", embedded::LINKED_LAZY),
+    }
+}
+
 impl Materials {
-    fn for_target(target: Target) -> Result<Materials> {
+    fn for_target(target: Target, binding: Binding) -> Result<Materials> {
         let plain = |file_name, old: &[u8], new: &[u8], mode| Materials {
             file_name,
             old: old.to_vec(),
@@ -118,10 +126,13 @@ impl Materials {
                 new: data_file(2, DATA_PAGES),
                 ..plain("data.bin", &[], &[], 0o644)
             },
-            Target::LinkedLib => Materials {
-                support: vec![("victim-linked", embedded::LINKED.to_vec())],
-                ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
-            },
+            Target::LinkedLib => {
+                let (name, exe) = linked_victim(binding);
+                Materials {
+                    support: vec![(name, exe.to_vec())],
+                    ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
+                }
+            }
             Target::Interp => {
                 // Version 2 of the loader is version 1 with its build-id inverted: the same code,
                 // so any crash comes from the update itself, and a process can tell which it runs.
@@ -220,7 +231,7 @@ impl Runner {
         };
         fs::create_dir_all(base.join("new"))
             .with_context(|| format!("creating {}", base.display()))?;
-        let materials = Materials::for_target(scenario.file.target)?;
+        let materials = Materials::for_target(scenario.file.target, scenario.binding())?;
         for (name, bytes) in &materials.support {
             write_file(&base.join(name), bytes, 0o755)?;
         }
@@ -234,10 +245,10 @@ impl Runner {
         };
         let new_path = base.join("new").join(materials.file_name);
         let program = match scenario.file.target {
-            Target::Lib => Program::Dlopen(scenario.binding()),
+            Target::Lib => Program::Dlopen,
             Target::Exe => Program::Exe,
             Target::Data => Program::Mmap(scenario.mapping()),
-            Target::LinkedLib => Program::Linked(dir.join("victim-linked")),
+            Target::LinkedLib => Program::Linked(dir.join(linked_victim(scenario.binding()).0)),
             Target::Interp => Program::Interp {
                 exe: dir.join("victim-interp"),
                 lib: dir.join("libvictim.so"),
@@ -303,6 +314,9 @@ impl Runner {
             }
         };
         let update_us = start.elapsed().as_micros() as u64;
+        for victim in &victims {
+            victim.mark_updated();
+        }
 
         let mut messages = Vec::new();
         let mut records = match applied {
@@ -324,7 +338,7 @@ impl Runner {
         };
         for (victim, record) in victims.iter().zip(records.iter_mut()) {
             if record.outcome.is_death() {
-                messages.extend(victim.stderr_line());
+                messages.extend(victim.last_stderr_line());
             } else if !matches!(record.outcome, Outcome::Writer(_)) {
                 record.restart_visible =
                     Some(detect::restart_visible(victim.pid(), target, old_inode)?);
