@@ -1,7 +1,8 @@
 //! Compiles the victim library and the victim executable (victims/lib, victims/exe) in two
-//! versions each, and the linked and interpreter victims (victims/linked, victims/interp), with
-//! `$RUSTC`, and embeds them and the scenario catalogue (scenarios/*.toml) in
-//! the harness, so that one binary carries everything it needs, on the host and as PID 1 in a VM.
+//! versions each, and the linked (eagerly and lazily bound) and interpreter victims
+//! (victims/linked, victims/interp), with `$RUSTC`, and embeds them and the scenario catalogue
+//! (scenarios/*.toml) in the harness, so that one binary carries everything it needs, on the host
+//! and as PID 1 in a VM.
 
 use std::env;
 use std::fmt::Write as _;
@@ -45,6 +46,7 @@ fn main() {
     let lib_src = root.join("victims/lib/victim_lib.rs");
     let exe_src = root.join("victims/exe/victim_exe.rs");
     let linked_src = root.join("victims/linked/victim_linked.rs");
+    let linked_lazy_src = root.join("victims/linked/victim_linked_lazy.rs");
     let interp_src = root.join("victims/interp/victim_interp.rs");
     let common = root.join("victims/common");
     let scenarios = root.join("scenarios");
@@ -52,6 +54,7 @@ fn main() {
         &lib_src,
         &exe_src,
         &linked_src,
+        &linked_lazy_src,
         &interp_src,
         &common,
         &scenarios,
@@ -81,18 +84,30 @@ fn main() {
     let link_dir = out.join("link");
     fs::create_dir_all(&link_dir).unwrap();
     fs::copy(out.join("libvictim-v1.so"), link_dir.join("libvictim.so")).unwrap();
+    let link_args = [
+        "-L".to_string(),
+        format!("native={}", link_dir.display()),
+        "-C".into(),
+        "link-arg=-Wl,-rpath,$ORIGIN".into(),
+    ];
     let linked = out.join("victim-linked");
+    rustc(&linked_src, "bin", 1, &linked, &link_args);
+    // Rust links with full RELRO (`-z relro -z now`) and then calls other objects' functions
+    // through GOT entries filled at start-up, never through a PLT. Partial RELRO makes rustc call
+    // through the PLT and leave out `-z now`; `-z lazy` overrides a linker that defaults to now.
+    let linked_lazy = out.join("victim-linked-lazy");
+    let lazy_args = [
+        "-C".to_string(),
+        "relro-level=partial".into(),
+        "-C".into(),
+        "link-arg=-Wl,-z,lazy".into(),
+    ];
     rustc(
-        &linked_src,
+        &linked_lazy_src,
         "bin",
         1,
-        &linked,
-        &[
-            "-L".into(),
-            format!("native={}", link_dir.display()),
-            "-C".into(),
-            "link-arg=-Wl,-rpath,$ORIGIN".into(),
-        ],
+        &linked_lazy,
+        &[&link_args[..], &lazy_args].concat(),
     );
     let interp = out.join("victim-interp");
     rustc(
@@ -104,7 +119,7 @@ fn main() {
     );
     writeln!(
         code,
-        "/// The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).\npub const LINKED: &[u8] = include_bytes!({linked:?});\n/// The victim program whose PT_INTERP is `ld.so` in its working directory.\npub const INTERP: &[u8] = include_bytes!({interp:?});"
+        "/// The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).\npub const LINKED: &[u8] = include_bytes!({linked:?});\n/// The victim executable linked against libvictim.so with lazy binding (PLT slots bound at first call).\npub const LINKED_LAZY: &[u8] = include_bytes!({linked_lazy:?});\n/// The victim program whose PT_INTERP is `ld.so` in its working directory.\npub const INTERP: &[u8] = include_bytes!({interp:?});"
     )
     .unwrap();
 

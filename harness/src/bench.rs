@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::embedded;
 use crate::runner::Runner;
-use crate::scenario::{self, Binding};
+use crate::scenario;
 use crate::victim::{Program, Readiness, Victim};
 
 /// Trials per second of one scenario.
@@ -73,7 +73,7 @@ fn floor(dir: &Path, iterations: u32) -> Result<Duration> {
     let started = Instant::now();
     for _ in 0..iterations {
         let mut victim = Victim::spawn(
-            &Program::Dlopen(Binding::Now),
+            &Program::Dlopen,
             &lib,
             &dir.join("status"),
             &dir.join("stderr"),

@@ -205,13 +205,8 @@ impl RunArgs {
 
 #[derive(Subcommand)]
 enum VictimKind {
-    /// dlopen() the library and call it in a loop.
-    Dlopen {
-        #[arg(long, value_enum)]
-        binding: BindingArg,
-        lib: PathBuf,
-        status: PathBuf,
-    },
+    /// dlopen() the library (RTLD_NOW) and call it in a loop.
+    Dlopen { lib: PathBuf, status: PathBuf },
     /// mmap() the data file and read it in a loop.
     Mmap {
         #[arg(long, value_enum)]
@@ -228,12 +223,6 @@ enum TargetArg {
     Exe,
     Interp,
     Data,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BindingArg {
-    Now,
-    Lazy,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -483,16 +472,8 @@ fn check_command(
 fn victim(kind: VictimKind) -> Result<ExitCode> {
     harden::no_core_dumps();
     match kind {
-        VictimKind::Dlopen {
-            binding,
-            lib,
-            status,
-        } => {
-            let binding = match binding {
-                BindingArg::Now => dlopen_loop::Binding::Now,
-                BindingArg::Lazy => dlopen_loop::Binding::Lazy,
-            };
-            dlopen_loop::run(&lib, &status, binding)
+        VictimKind::Dlopen { lib, status } => {
+            dlopen_loop::run(&lib, &status)
                 .with_context(|| format!("victim dlopen {}", lib.display()))?;
         }
         VictimKind::Mmap {

@@ -1,16 +1,30 @@
 //! The little ELF reading the harness needs (64-bit little-endian only): the interpreter named by
 //! an executable's PT_INTERP, and where a file's GNU build-id note lies, to make a second version
 //! of the dynamic loader that differs from the first only in its build-id, whether a kernel's
-//! vmlinux can be booted directly (its PVH entry note), and what lies at a file offset (the
-//! address it is loaded at, its section and the symbol covering it), to explain a crash.
+//! vmlinux can be booted directly (its PVH entry note), what lies at a file offset (the address
+//! it is loaded at, its section and the symbol covering it) to explain a crash, and what the
+//! dynamic section says about binding (`-z now` flags, the symbols called through PLT slots).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
 const PT_NOTE: u32 = 4;
+const DT_NULL: u64 = 0;
+const DT_PLTRELSZ: u64 = 2;
+const DT_STRTAB: u64 = 5;
+const DT_SYMTAB: u64 = 6;
+const DT_JMPREL: u64 = 23;
+const DT_FLAGS: u64 = 30;
+const DT_FLAGS_1: u64 = 0x6fff_fffb;
+const DF_BIND_NOW: u64 = 0x8;
+const DF_1_NOW: u64 = 0x1;
+/// Size of an Elf64_Rela entry and of an Elf64_Sym entry.
+const RELA_SIZE: usize = 24;
+const SYM_SIZE: usize = 24;
 const NT_GNU_BUILD_ID: u32 = 3;
 const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
 const SHT_SYMTAB: u64 = 2;
@@ -264,6 +278,103 @@ pub fn symbols(bytes: &[u8]) -> Vec<Symbol> {
         }
     }
     found
+}
+
+/// The binding flags of an object's dynamic section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DynamicFlags {
+    /// DT_FLAGS (0 when absent).
+    pub flags: u64,
+    /// DT_FLAGS_1 (0 when absent).
+    pub flags_1: u64,
+}
+
+impl DynamicFlags {
+    /// Whether the loader binds every symbol at load time (`-z now`): DF_BIND_NOW in DT_FLAGS or
+    /// DF_1_NOW in DT_FLAGS_1. Without either, PLT slots are bound at each function's first call.
+    pub fn bind_now(&self) -> bool {
+        self.flags & DF_BIND_NOW != 0 || self.flags_1 & DF_1_NOW != 0
+    }
+}
+
+/// The (tag, value) entries of the dynamic section, up to DT_NULL.
+fn dynamic(bytes: &[u8]) -> Result<Vec<(u64, u64)>> {
+    let segments = segments(bytes).context("not a 64-bit little-endian ELF file")?;
+    let dynamic = segments
+        .iter()
+        .find(|segment| segment.kind == PT_DYNAMIC)
+        .context("no PT_DYNAMIC: not dynamically linked")?;
+    let mut entries = Vec::new();
+    for at in (dynamic.offset..dynamic.offset + dynamic.filesz).step_by(16) {
+        let tag = u64_at(bytes, at).context("PT_DYNAMIC outside the file")?;
+        if tag == DT_NULL {
+            break;
+        }
+        entries.push((
+            tag,
+            u64_at(bytes, at + 8).context("PT_DYNAMIC outside the file")?,
+        ));
+    }
+    Ok(entries)
+}
+
+/// The file offset of virtual address `vaddr`, through the PT_LOAD segment that holds it.
+fn file_offset(segments: &[Segment], vaddr: u64) -> Option<usize> {
+    segments
+        .iter()
+        .filter(|segment| segment.kind == PT_LOAD)
+        .find(|segment| (segment.vaddr..segment.vaddr + segment.filesz as u64).contains(&vaddr))
+        .map(|segment| segment.offset + (vaddr - segment.vaddr) as usize)
+}
+
+/// The binding flags (DT_FLAGS, DT_FLAGS_1) of a dynamically linked ELF file.
+pub fn dynamic_flags(bytes: &[u8]) -> Result<DynamicFlags> {
+    let mut flags = DynamicFlags::default();
+    for (tag, value) in dynamic(bytes)? {
+        match tag {
+            DT_FLAGS => flags.flags = value,
+            DT_FLAGS_1 => flags.flags_1 = value,
+            _ => {}
+        }
+    }
+    Ok(flags)
+}
+
+/// The names of the symbols an object calls through PLT slots: those of its PLT relocations
+/// (DT_JMPREL, e.g. R_X86_64_JUMP_SLOT), in table order. Calls through the GOT (Rust's default
+/// with full RELRO) have none.
+pub fn plt_symbols(bytes: &[u8]) -> Result<Vec<String>> {
+    let segments = segments(bytes).context("not a 64-bit little-endian ELF file")?;
+    let entries = dynamic(bytes)?;
+    let value = |wanted| entries.iter().find(|(tag, _)| *tag == wanted).map(|e| e.1);
+    let (Some(jmprel), Some(size)) = (value(DT_JMPREL), value(DT_PLTRELSZ)) else {
+        return Ok(Vec::new());
+    };
+    let at = |tag, name| {
+        value(tag)
+            .and_then(|vaddr| file_offset(&segments, vaddr))
+            .with_context(|| format!("no {name} in the file"))
+    };
+    let (relocs, symtab, strtab) = (
+        file_offset(&segments, jmprel).context("DT_JMPREL outside the file")?,
+        at(DT_SYMTAB, "DT_SYMTAB")?,
+        at(DT_STRTAB, "DT_STRTAB")?,
+    );
+    (relocs..relocs + size as usize)
+        .step_by(RELA_SIZE)
+        .filter_map(|rela| {
+            let symbol = u64_at(bytes, rela + 8).map(|info| (info >> 32) as usize);
+            symbol.filter(|index| *index != 0).map(|index| {
+                let name = u32_at(bytes, symtab + index * SYM_SIZE)
+                    .context("symbol outside the file")? as usize;
+                let raw = bytes
+                    .get(strtab + name..)
+                    .context("symbol name outside the file")?;
+                let name = raw.split(|b| *b == 0).next().unwrap_or_default();
+                Ok(String::from_utf8_lossy(name).into_owned())
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

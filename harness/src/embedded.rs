@@ -1,4 +1,4 @@
-//! What the build script embeds: both versions of the victim library and executable, and the
-//! scenario catalogue.
+//! What the build script embeds: both versions of the victim library and executable, the
+//! stand-alone victim programs (linked, lazily linked, interpreter) and the scenario catalogue.
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

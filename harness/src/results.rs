@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::environment::Environment;
 use crate::error::BadInput;
 use crate::outcome::{matches, Outcome};
-use crate::scenario::{Expectation, Scenario, Share, Target, Update};
+use crate::scenario::{Binding, Expectation, Scenario, Share, Target, Update};
 use crate::stats::{Percentiles, Rate};
 use crate::trial::{NewProcess, Trial, UpdateResult};
 
@@ -214,8 +214,8 @@ pub struct ScenarioResult {
     /// Per trial, for scenarios with several victims.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blast: Vec<BlastTrial>,
-    /// Distinct first stderr lines (at most 5) of dying victims, e.g. the loader's complaint, or of
-    /// a refused command.
+    /// Distinct messages (at most 5): the last stderr line of a dying victim, e.g. the loader's
+    /// complaint, or the first stderr line of a refused command.
     pub victim_messages: Vec<String>,
     /// The scenario's expectation.
     pub expectation: Expectation,
@@ -280,8 +280,11 @@ fn unix_now() -> u64 {
 
 fn victim_description(scenario: &Scenario) -> String {
     match scenario.file.target {
-        Target::Lib => format!("dlopen {:?}", scenario.binding()).to_lowercase(),
-        Target::LinkedLib => "linked (DT_NEEDED)".into(),
+        Target::Lib => "dlopen now".into(),
+        Target::LinkedLib => match scenario.binding() {
+            Binding::Now => "linked (DT_NEEDED)".into(),
+            Binding::Lazy => "linked (DT_NEEDED), lazy binding".into(),
+        },
         Target::Interp => "PT_INTERP, dlopen loop".into(),
         Target::Exe => "exec".into(),
         Target::Data => format!("mmap {:?}", scenario.mapping()).to_lowercase(),

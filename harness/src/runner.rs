@@ -23,7 +23,7 @@ use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
-use crate::scenario::{Layer, Scenario, Target, Update};
+use crate::scenario::{Binding, Layer, Scenario, Target, Update};
 use crate::tool;
 use crate::trial::{Death, NewProcess, Trial, UpdateResult, VictimRecord};
 use crate::victim::{wait_fds, Program, Readiness, Victim};
@@ -72,8 +72,16 @@ fn system_loader() -> Result<(PathBuf, Vec<u8>)> {
     Ok((path, bytes))
 }
 
+/// The file name and bytes of the linked-lib victim executable with `binding`.
+fn linked_victim(binding: Binding) -> (&'static str, &'static [u8]) {
+    match binding {
+        Binding::Now => ("victim-linked", embedded::LINKED),
+        Binding::Lazy => ("victim-linked-lazy", embedded::LINKED_LAZY),
+    }
+}
+
 impl Materials {
-    fn for_target(target: Target) -> Result<Materials> {
+    fn for_target(target: Target, binding: Binding) -> Result<Materials> {
         let plain = |file_name, old: &[u8], new: &[u8], mode| Materials {
             file_name,
             old: old.to_vec(),
@@ -90,10 +98,13 @@ impl Materials {
                 new: data_file(2, DATA_PAGES),
                 ..plain("data.bin", &[], &[], 0o644)
             },
-            Target::LinkedLib => Materials {
-                support: vec![("victim-linked", embedded::LINKED.to_vec())],
-                ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
-            },
+            Target::LinkedLib => {
+                let (name, exe) = linked_victim(binding);
+                Materials {
+                    support: vec![(name, exe.to_vec())],
+                    ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
+                }
+            }
             Target::Interp => {
                 // Version 2 of the loader is version 1 with its build-id inverted: the same code,
                 // so any crash comes from the update itself, and a process can tell which it runs.
@@ -285,7 +296,7 @@ impl Runner {
         };
         fs::create_dir_all(base.join("new"))
             .with_context(|| format!("creating {}", base.display()))?;
-        let materials = Materials::for_target(scenario.file.target)?;
+        let materials = Materials::for_target(scenario.file.target, scenario.binding())?;
         for (name, bytes) in &materials.support {
             write_file(&base.join(name), bytes, 0o755)?;
         }
@@ -299,10 +310,10 @@ impl Runner {
         };
         let new_path = base.join("new").join(materials.file_name);
         let program = match scenario.file.target {
-            Target::Lib => Program::Dlopen(scenario.binding()),
+            Target::Lib => Program::Dlopen,
             Target::Exe => Program::Exe,
             Target::Data => Program::Mmap(scenario.mapping()),
-            Target::LinkedLib => Program::Linked(dir.join("victim-linked")),
+            Target::LinkedLib => Program::Linked(dir.join(linked_victim(scenario.binding()).0)),
             Target::Interp => Program::Interp {
                 exe: dir.join("victim-interp"),
                 lib: dir.join("libvictim.so"),
@@ -410,7 +421,7 @@ impl Runner {
                 }
             });
             let restart_visible = if death.is_some() {
-                messages.extend(victim.stderr_line());
+                messages.extend(victim.last_stderr_line());
                 None
             } else {
                 detect::restart_visible(victim.pid(), target, old_inode)

@@ -53,14 +53,15 @@ pub enum Mapping {
     Denywrite,
 }
 
-/// When the dlopen victim's loader binds the library's symbols.
+/// When the dynamic loader binds a linked-lib victim's calls into the library.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Binding {
-    /// `RTLD_NOW` (the default).
+    /// Every call at start-up (`-z now`, Rust's default; the default).
     #[default]
     Now,
-    /// `RTLD_LAZY`.
+    /// Each function at its first call, through an unbound PLT slot (`-z lazy`, partial RELRO);
+    /// the victim calls one function for the first time only after the update.
     Lazy,
 }
 
@@ -126,7 +127,8 @@ pub struct ScenarioFile {
     /// Data targets only: how the victim maps the file. Default `shared`.
     #[serde(default)]
     pub mapping: Option<Mapping>,
-    /// Lib targets only: `now` or `lazy` symbol binding. Default `now`.
+    /// Linked-lib targets only: `now` or `lazy` binding of the victim's calls into the library.
+    /// Default `now`.
     #[serde(default)]
     pub binding: Option<Binding>,
     /// Start a new process after the update and record which version it gets. Default false.
@@ -209,7 +211,7 @@ impl Scenario {
         self.file.mapping.unwrap_or_default()
     }
 
-    /// The binding used by a dlopen victim.
+    /// The binding of a linked-lib victim's calls into the library.
     pub fn binding(&self) -> Binding {
         self.file.binding.unwrap_or_default()
     }
@@ -359,13 +361,14 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             ),
         ));
     }
-    if file.binding.is_some() && file.target != Target::Lib {
+    if file.binding.is_some() && file.target != Target::LinkedLib {
         return Err(bad(
             source,
             text,
             "binding",
             format!(
-                "only lib targets have a binding, this target is `{}`",
+                "only linked-lib targets have a binding (the dlopen victim calls through dlsym() \
+                 pointers, which RTLD_LAZY does not defer), this target is `{}`",
                 file.target
             ),
         ));
@@ -503,6 +506,20 @@ share = "most"
         let text = GOOD.replace("[expect]", "mapping = \"private\"\n[expect]");
         let err = parse("a", "a.toml", &text).unwrap_err().0;
         assert!(err.starts_with("a.toml:6: field `mapping`"), "{err}");
+    }
+
+    #[test]
+    fn binding_belongs_to_linked_libs_only() {
+        let text = GOOD.replace("[expect]", "binding = \"lazy\"\n[expect]");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.starts_with("a.toml:6: field `binding`"), "{err}");
+        assert!(
+            err.contains("only linked-lib targets") && err.contains("`lib`"),
+            "{err}"
+        );
+        let text = text.replace("target = \"lib\"", "target = \"linked-lib\"");
+        let s = parse("a", "a.toml", &text).unwrap();
+        assert_eq!(s.binding(), Binding::Lazy);
     }
 
     #[test]

@@ -17,18 +17,19 @@ use nix::sys::time::TimeSpec;
 use crate::error::Interrupted;
 use crate::evidence;
 use crate::interrupt;
-use crate::scenario::{Binding, Mapping};
+use crate::scenario::Mapping;
 
 /// Which victim program runs, and how it uses its target.
 #[derive(Clone, Debug)]
 pub enum Program {
     /// The dlopen loop (the harness re-executed as `clobber victim dlopen`).
-    Dlopen(Binding),
+    Dlopen,
     /// The victim executable, run from the target path itself.
     Exe,
     /// The mmap reader (the harness re-executed as `clobber victim mmap`).
     Mmap(Mapping),
-    /// The executable at this path, linked against the target library.
+    /// The executable at this path, linked against the target library: `victim-linked`, or
+    /// `victim-linked-lazy`, which calls one function first after [`Victim::mark_updated`].
     Linked(PathBuf),
     /// The executable at `exe`, whose interpreter is the target; it dlopen()s `lib` in a loop and
     /// reports version 2 when its loader has the build-id `new_build_id` (hex).
@@ -38,6 +39,10 @@ pub enum Program {
         new_build_id: String,
     },
 }
+
+/// When this variable is set, victims (and only they) run with `LD_DEBUG` set to its value, so the
+/// dynamic loader's trace (e.g. `bindings`) lands in their stderr files in the work dir.
+pub const VICTIM_LD_DEBUG: &str = "CLOBBER_VICTIM_LD_DEBUG";
 
 /// A running victim.
 pub struct Victim {
@@ -104,13 +109,9 @@ impl Victim {
                 command.arg(status_path);
                 command
             }
-            Program::Dlopen(binding) => {
+            Program::Dlopen => {
                 let mut command = Command::new(self_exe()?);
-                command.args(["victim", "dlopen", "--binding"]);
-                command.arg(match *binding {
-                    Binding::Now => "now",
-                    Binding::Lazy => "lazy",
-                });
+                command.args(["victim", "dlopen"]);
                 command.arg(target).arg(status_path);
                 command
             }
@@ -126,6 +127,9 @@ impl Victim {
                 command
             }
         };
+        if let Some(value) = std::env::var_os(VICTIM_LD_DEBUG) {
+            command.env("LD_DEBUG", value);
+        }
         let stderr = File::create(stderr_path)
             .with_context(|| format!("creating {}", stderr_path.display()))?;
         command
@@ -190,7 +194,8 @@ impl Victim {
         self.status.get(status::SEEN)
     }
 
-    /// Tells the victim that the update has finished.
+    /// Tells the victim that the update has finished (status word `UPDATED`), for victims that
+    /// do something only afterwards.
     pub fn mark_updated(&self) {
         self.status.set(status::UPDATED, 1);
     }
@@ -202,12 +207,17 @@ impl Victim {
             .unwrap_or_default()
     }
 
-    /// The first line the victim wrote to stderr, if any (e.g. the loader's complaint).
+    /// The first line the victim wrote to stderr, if any (e.g. why it could not start).
     pub fn stderr_line(&self) -> Option<String> {
         let text = std::fs::read_to_string(&self.stderr).ok()?;
-        text.lines()
-            .next()
-            .map(|line| line.chars().take(200).collect())
+        text.lines().next().map(clip)
+    }
+
+    /// The last line the victim wrote to stderr, if any: what it said just before it died (e.g.
+    /// the loader's complaint, after the lazy linked victim's line announcing its late call).
+    pub fn last_stderr_line(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.stderr).ok()?;
+        text.lines().next_back().map(clip)
     }
 
     /// Waits until the victim is ready or dead, at most `timeout`.
@@ -280,6 +290,11 @@ impl Drop for Victim {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A line of a victim's stderr, cut to 200 characters for messages.
+fn clip(line: &str) -> String {
+    line.chars().take(200).collect()
 }
 
 /// ppoll(2) on `fds` for at most `timeout`, with microsecond resolution (poll(2) rounds up to

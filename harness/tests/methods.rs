@@ -2,7 +2,8 @@
 //! detection: every scenario runs for real and the assertions are the outcome classes that hold on
 //! every current kernel.
 
-use crate::util::{assert_ok, count, count_prefix, Dir};
+use crate::util::{assert_no_victims, assert_ok, count, count_prefix, Dir};
+use clobber::{elf, embedded, victim};
 use serde_json::Value;
 
 /// Asserts the safe pattern: every old victim unchanged, every new process got the new version.
@@ -147,12 +148,67 @@ fn the_interpreter_is_not_write_protected_but_rename_is_safe() {
     assert_safe(&dir.entry("rename-over-interp"), 10);
 }
 
+/// The line the lazy linked victim (victims/linked/victim_linked_lazy.rs) writes just before its
+/// first call of `victim_late`.
+const LATE_MARKER: &str = "calling victim_late for the first time";
+
 #[test]
-fn lazy_binding_protects_nothing() {
+fn lazy_victim_calls_the_library_through_unbound_plt_slots() {
+    let lazy = elf::dynamic_flags(embedded::LINKED_LAZY).unwrap();
+    assert!(
+        !lazy.bind_now(),
+        "victim-linked-lazy is linked -z now: {lazy:?}"
+    );
+    let slots = elf::plt_symbols(embedded::LINKED_LAZY).unwrap();
+    for name in ["victim_version", "victim_work", "victim_late"] {
+        assert!(slots.iter().any(|s| s == name), "{name} not in {slots:?}");
+    }
+    // The eager victim is the contrast: Rust's default binds everything at start-up, through GOT
+    // entries, with no PLT slot for the library's functions.
+    let eager = elf::dynamic_flags(embedded::LINKED).unwrap();
+    assert!(eager.bind_now(), "{eager:?}");
+    let slots = elf::plt_symbols(embedded::LINKED).unwrap();
+    assert!(!slots.iter().any(|s| s.starts_with("victim_")), "{slots:?}");
+}
+
+#[test]
+fn lazy_binding_resolves_victim_late_only_after_the_update() {
     let dir = Dir::new();
-    assert_ok(&dir.scenario(&["cp-over-lib-lazy", "rename-over-lib-lazy"], 10));
-    assert_mostly_killed(&dir.entry("cp-over-lib-lazy"), 10);
-    assert_safe(&dir.entry("rename-over-lib-lazy"), 10);
+    let name = "rename-over-linked-lib-lazy";
+    let output = dir
+        .in_dirs(&["scenario", name, "--trials", "3"])
+        .env(victim::VICTIM_LD_DEBUG, "bindings")
+        .output()
+        .unwrap();
+    assert_no_victims(&dir.work());
+    assert_ok(&output);
+    assert_safe(&dir.entry(name), 3);
+    // The old victim of the last trial: the loader's `bindings` trace and the victim's marker.
+    let stderr = std::fs::read_to_string(dir.work().join(name).join("stderr-0")).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let binding = |symbol: &str| {
+        let wanted = format!("libvictim.so [0]: normal symbol `{symbol}'");
+        lines
+            .iter()
+            .position(|l| l.contains("binding file") && l.ends_with(&wanted))
+            .unwrap_or_else(|| panic!("no binding of {symbol} in:\n{stderr}"))
+    };
+    let marker = lines
+        .iter()
+        .position(|l| *l == LATE_MARKER)
+        .unwrap_or_else(|| panic!("no marker in:\n{stderr}"));
+    assert!(binding("victim_version") < marker, "{stderr}");
+    assert!(binding("victim_work") < marker, "{stderr}");
+    assert!(binding("victim_late") > marker, "{stderr}");
+}
+
+#[test]
+fn lazy_binding_cp_kills_and_rename_keeps_the_old_version() {
+    let dir = Dir::new();
+    let names = ["cp-over-linked-lib-lazy", "rename-over-linked-lib-lazy"];
+    assert_ok(&dir.scenario(&names, 10));
+    assert_mostly_killed(&dir.entry("cp-over-linked-lib-lazy"), 10);
+    assert_safe(&dir.entry("rename-over-linked-lib-lazy"), 10);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Status reporting for the stand-alone victim programs (std only): the words of the status page
 //! (see `clobber_victims::status`) written with pwrite(2), which the harness reads through its
-//! shared mapping of the same file.
+//! shared mapping of the same file, and the harness's "update finished" word read with pread(2).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 mod layout;
 
 pub use layout::MIXED;
-use layout::{FIRST, ITERATIONS, READY, SEEN, STATE};
+use layout::{FIRST, ITERATIONS, READY, SEEN, STATE, UPDATED};
 
 /// The status file of one victim.
 pub struct Report {
@@ -28,6 +28,7 @@ impl Report {
     /// so a crash leaves no core dump.
     pub fn open(path: &str) -> Report {
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .open(path)
             .expect("open status file");
@@ -55,5 +56,15 @@ impl Report {
         self.file
             .write_at(&words(&[self.iterations, version]), (ITERATIONS * 8) as u64)
             .expect("write status");
+    }
+
+    /// Whether the harness has marked the update finished (word `UPDATED` is non-zero).
+    #[allow(dead_code)] // only the lazy linked victim waits for the update
+    pub fn updated(&self) -> bool {
+        let mut word = [0u8; 8];
+        self.file
+            .read_exact_at(&mut word, (UPDATED * 8) as u64)
+            .expect("read status");
+        u64::from_le_bytes(word) != 0
     }
 }

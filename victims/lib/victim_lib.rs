@@ -46,6 +46,14 @@ pub extern "C" fn victim_work(seed: u64) -> u64 {
     acc
 }
 
+/// The version of this library, like [`victim_version`], under another name: the lazy linked
+/// victim calls it for the first time only after the update, so that the dynamic loader looks it
+/// up then, in whatever the library's symbol tables hold at that moment.
+#[no_mangle]
+pub extern "C" fn victim_late() -> u64 {
+    VERSION
+}
+
 /// New API in version 2.
 #[cfg(victim_v2)]
 #[no_mangle]

@@ -1,34 +1,24 @@
-//! The dlopen victim: opens the victim library with libloading, calls its functions in a tight loop
-//! and reports which version answers.
+//! The dlopen victim: opens the victim library with libloading (`RTLD_NOW`), calls its functions in
+//! a tight loop and reports which version answers. It calls through the pointers dlsym() returned,
+//! never through a PLT, so `RTLD_LAZY` would change nothing; lazy binding is the lazy linked
+//! victim's experiment (victims/linked/victim_linked_lazy.rs).
 
 use std::io;
 use std::path::Path;
 
-use libloading::os::unix::{Library, Symbol, RTLD_LAZY, RTLD_LOCAL, RTLD_NOW};
+use libloading::os::unix::{Library, Symbol, RTLD_LOCAL, RTLD_NOW};
 
 use crate::status::{Status, MIXED};
-
-/// When the dynamic loader resolves the library's symbols.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Binding {
-    /// `RTLD_NOW`: every symbol at dlopen() time.
-    Now,
-    /// `RTLD_LAZY`: function symbols at their first call.
-    Lazy,
-}
 
 const SEED: u64 = 0x5EED;
 
 /// Loads `lib`, runs its code once, reports ready, then loops forever reporting what it sees.
 /// Returns only on an error before the loop starts.
-pub fn run(lib: &Path, status: &Path, binding: Binding) -> io::Result<()> {
+pub fn run(lib: &Path, status: &Path) -> io::Result<()> {
     let status = Status::open(status)?;
-    let flags = match binding {
-        Binding::Now => RTLD_NOW,
-        Binding::Lazy => RTLD_LAZY,
-    } | RTLD_LOCAL;
     // SAFETY: the victim library has no initialisers; loading it is the point of this process.
-    let library = unsafe { Library::open(Some(lib), flags) }.map_err(io::Error::other)?;
+    let library =
+        unsafe { Library::open(Some(lib), RTLD_NOW | RTLD_LOCAL) }.map_err(io::Error::other)?;
     // SAFETY: both symbols are `extern "C"` functions with these signatures in every version.
     let (version, work) = unsafe {
         let version: Symbol<extern "C" fn() -> u64> =
