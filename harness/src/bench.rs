@@ -69,7 +69,7 @@ fn status_kib(field: &str) -> Result<u64> {
 fn floor(dir: &Path, iterations: u32) -> Result<Duration> {
     fs::create_dir_all(dir)?;
     let lib = dir.join("libvictim.so");
-    fs::write(&lib, embedded::LIB_V1)?;
+    crate::workfile::write(&lib, embedded::LIB_V1, 0o755)?;
     let started = Instant::now();
     for _ in 0..iterations {
         let mut victim = Victim::spawn(

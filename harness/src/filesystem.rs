@@ -139,7 +139,7 @@ fn mount_tmpfs(at: &Path) -> Result<()> {
 /// Makes a `kind` filesystem (ext4, xfs or btrfs) in a new sparse image file at `image`; needs
 /// no root.
 pub fn make_image(kind: FsKind, image: &Path) -> Result<()> {
-    fs::File::create(image)
+    crate::workfile::create(image, 0o644)
         .and_then(|f| f.set_len(IMAGE_BYTES))
         .with_context(|| format!("creating {}", image.display()))?;
     let image_arg = image.to_string_lossy().into_owned();

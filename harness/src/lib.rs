@@ -28,3 +28,4 @@ pub mod tool;
 pub mod trial;
 pub mod victim;
 pub mod vm;
+pub mod workfile;

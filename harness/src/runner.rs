@@ -4,8 +4,8 @@
 //! are observed whatever became of the update, and every death gets its evidence.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use crate::scenario::{Binding, Layer, Scenario, Target, Update};
 use crate::tool;
 use crate::trial::{Death, NewProcess, Trial, UpdateResult, VictimRecord};
 use crate::victim::{wait_fds, Program, Readiness, Victim};
+use crate::workfile::write as write_file;
 
 /// Iterations a surviving victim must complete after the update before its view is read.
 const SETTLE_ITERATIONS: u64 = 3;
@@ -447,18 +448,6 @@ impl Runner {
             messages,
         })
     }
-}
-
-/// Puts `bytes` at `path` on a new inode with `mode`, closed before anything executes it.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(err) if err.kind() == ErrorKind::NotFound => {}
-        Err(err) => return Err(err).with_context(|| format!("removing {}", path.display())),
-    }
-    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", path.display()))
 }
 
 /// Waits for a victim to be ready; a victim that dies first is a harness error.

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check;
 use crate::environment;
+use crate::error::BadInput;
 use crate::filesystem::{FsKind, Mounted};
 use crate::interrupt;
 use crate::results::{self, ScenarioResult};
@@ -33,17 +34,27 @@ pub struct Options {
     pub fs: Option<FsKind>,
 }
 
-/// The work directory: one the user named (kept), or a fresh temporary one (removed on drop).
+/// The work directory: always a fresh private directory that clobber made itself (mkdtemp, mode
+/// 0700), so that no name in it pre-exists and no one else's symlink can be in it. Inside a
+/// `--workdir` the user named it is kept afterwards for inspection; in the system's temporary
+/// directory it is removed on drop, and directories of earlier clobbers that were killed before
+/// they could remove theirs are removed on the next start.
 pub enum Workdir {
-    /// A directory the user named.
+    /// Inside a directory the user named: kept.
     Given(PathBuf),
-    /// A fresh temporary directory.
+    /// In the system's temporary directory: removed on drop.
     Temporary(tempfile::TempDir),
 }
 
+/// The prefix of a private work directory: `clobber-<pid>-`, so that a later clobber can tell
+/// whether the clobber that made it is still alive.
+fn private_prefix() -> String {
+    format!("clobber-{}-", std::process::id())
+}
+
 impl Workdir {
-    /// The directory `given`, created if needed and made absolute (victims run with other working
-    /// directories), or a fresh temporary one.
+    /// A private directory inside `given` (created if needed; `/` is refused), or in the system's
+    /// temporary directory. Its path is absolute: victims run with other working directories.
     pub fn new(given: Option<&Path>) -> Result<Workdir> {
         match given {
             Some(dir) => {
@@ -51,14 +62,26 @@ impl Workdir {
                     .with_context(|| format!("creating work dir {}", dir.display()))?;
                 let dir = std::fs::canonicalize(dir)
                     .with_context(|| format!("resolving work dir {}", dir.display()))?;
-                Ok(Workdir::Given(dir))
+                if dir == Path::new("/") {
+                    return Err(BadInput("--workdir /: give a directory of its own".into()).into());
+                }
+                let private = tempfile::Builder::new()
+                    .prefix(&private_prefix())
+                    .tempdir_in(&dir)
+                    .with_context(|| {
+                        format!("creating a private directory in {}", dir.display())
+                    })?;
+                Ok(Workdir::Given(private.keep()))
             }
-            None => Ok(Workdir::Temporary(
-                tempfile::Builder::new()
-                    .prefix("clobber-")
-                    .tempdir()
-                    .context("creating a temporary work dir")?,
-            )),
+            None => {
+                remove_abandoned(&std::env::temp_dir());
+                Ok(Workdir::Temporary(
+                    tempfile::Builder::new()
+                        .prefix(&private_prefix())
+                        .tempdir()
+                        .context("creating a temporary work dir")?,
+                ))
+            }
         }
     }
 
@@ -67,6 +90,33 @@ impl Workdir {
         match self {
             Workdir::Given(dir) => dir,
             Workdir::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+/// Removes this user's private work directories in `dir` whose clobber is no longer running (it
+/// was killed by a signal it could not handle). Symlinks are never followed: only real
+/// directories named `clobber-<pid>-*` and owned by this user are removed.
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("clobber-")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let ours = std::fs::symlink_metadata(entry.path())
+            .is_ok_and(|m| m.is_dir() && std::os::unix::fs::MetadataExt::uid(&m) == me);
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if ours && gone && pid > 0 {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -2,7 +2,6 @@
 //! `{new}` and `{target}` substituted, and naming the errno behind its failure from its message
 //! (cp says "Text file busy", which is ETXTBSY).
 
-use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -18,6 +17,7 @@ use crate::error::Interrupted;
 use crate::guard;
 use crate::interrupt;
 use crate::victim::{pidfd_open, wait_fds};
+use crate::workfile;
 
 use crate::trial::UpdateResult;
 
@@ -84,7 +84,7 @@ pub fn substitute(argv: &[String], new: &Path, target: &Path) -> Vec<String> {
 /// it; Ctrl-C ends it at once.
 pub fn run(argv: &[String], dir: &Path) -> Result<UpdateResult> {
     let stderr_path = dir.join("command.stderr");
-    let stderr_file = File::create(&stderr_path)
+    let stderr_file = workfile::create(&stderr_path, 0o644)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
     let mut command = Command::new(std::env::current_exe().context("locating clobber")?);
     command

@@ -2,7 +2,6 @@
 //! dumping core), waiting until they are ready, and watching their progress and death without
 //! blocking them. A [`Victim`] kills and reaps its process when dropped, on every path.
 
-use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +17,7 @@ use crate::error::Interrupted;
 use crate::evidence;
 use crate::interrupt;
 use crate::scenario::Mapping;
+use crate::workfile;
 
 /// Which victim program runs, and how it uses its target.
 #[derive(Clone, Debug)]
@@ -82,7 +82,8 @@ impl Victim {
         status_path: &Path,
         stderr_path: &Path,
     ) -> Result<Victim> {
-        let status = Status::create(status_path)
+        let status = workfile::create(status_path, 0o600)
+            .and_then(|file| Status::create(&file))
             .with_context(|| format!("creating {}", status_path.display()))?;
         let mut command = match program {
             Program::Linked(exe) => {
@@ -130,7 +131,7 @@ impl Victim {
         if let Some(value) = std::env::var_os(VICTIM_LD_DEBUG) {
             command.env("LD_DEBUG", value);
         }
-        let stderr = File::create(stderr_path)
+        let stderr = workfile::create(stderr_path, 0o644)
             .with_context(|| format!("creating {}", stderr_path.display()))?;
         command
             .stdin(Stdio::null())

@@ -115,7 +115,8 @@ fn a_temporary_file_left_by_a_killed_merge_is_removed_by_the_next_run() {
     assert!(!stale.exists(), "the stale temporary file is still there");
 }
 
-/// Processes whose command line contains `needle`.
+/// Processes whose command line contains `needle`, or starts with the part after a leading `^`
+/// (to tell a command from the commands that name it in their arguments).
 fn processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -123,7 +124,11 @@ fn processes_with(needle: &str) -> Vec<String> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(needle) {
+        let hit = match needle.strip_prefix('^') {
+            Some(start) => cmdline.starts_with(start),
+            None => cmdline.contains(needle),
+        };
+        if hit {
             found.push(format!(
                 "{}: {cmdline}",
                 entry.file_name().to_string_lossy()
@@ -158,7 +163,7 @@ fn hanging_check(dir: &Dir) -> (std::process::Child, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let needle = format!("sleep {duration}");
+    let needle = format!("^sleep {duration}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while processes_with(&needle).is_empty() {
         assert!(Instant::now() < deadline, "the command never started");

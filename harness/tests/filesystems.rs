@@ -97,12 +97,7 @@ fn overlay_protects_running_files_from_writes_through_the_merged_directory_only(
         .output()
         .unwrap();
     assert_ok(&output);
-    let results: Vec<_> = std::fs::read_dir(dir.results()).unwrap().collect();
-    assert_eq!(results.len(), 1);
-    let file: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(results[0].as_ref().unwrap().path()).unwrap(),
-    )
-    .unwrap();
+    let (_, file) = dir.results_file();
     // Through the merged directory cp copies the file up: the running process keeps the lower
     // file. Into the lower layer, cp truncates the very file the process maps.
     assert_eq!(count(entry(&file, "cp-over-lib"), "unchanged"), 5, "{file}");

@@ -184,7 +184,7 @@ fn lazy_binding_resolves_victim_late_only_after_the_update() {
     assert_ok(&output);
     assert_safe(&dir.entry(name), 3);
     // The old victim of the last trial: the loader's `bindings` trace and the victim's marker.
-    let stderr = std::fs::read_to_string(dir.work().join(name).join("stderr-0")).unwrap();
+    let stderr = std::fs::read_to_string(dir.private_work().join(name).join("stderr-0")).unwrap();
     let lines: Vec<&str> = stderr.lines().collect();
     let binding = |symbol: &str| {
         let wanted = format!("libvictim.so [0]: normal symbol `{symbol}'");

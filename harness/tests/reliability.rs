@@ -55,7 +55,10 @@ fn start_suite(dir: &Dir) -> Running {
             .map(|mut entries| entries.next().is_some())
             .unwrap_or(false);
         // Wait for victims of the slow scenario too, so the signal lands mid-scenario.
-        if written && !processes_naming(&dir.work().join("b-slow")).is_empty() {
+        let slow = processes_naming(&dir.work())
+            .iter()
+            .any(|p| p.contains("/b-slow/"));
+        if written && slow {
             return running;
         }
         assert!(
@@ -125,7 +128,7 @@ fn a_victim_that_stops_progressing_is_hung_after_a_bounded_time() {
     scenario_file(
         &scenarios,
         "stop-victim",
-        "description = \"d\"\nexplanation = \"e\"\ncommand = [\"pkill\", \"-STOP\", \"-f\", \"{target}\"]\ntarget = \"lib\"\n[expect]\noutcomes = [\"hung\"]\nshare = \"all\"\n",
+        "description = \"d\"\nexplanation = \"e\"\ncommand = [\"pkill\", \"-STOP\", \"-f\", \"^[^ ]+ victim dlopen {target}\"]\ntarget = \"lib\"\n[expect]\noutcomes = [\"hung\"]\nshare = \"all\"\n",
     );
     let started = Instant::now();
     let output = dir

@@ -71,6 +71,9 @@ fn two_machines(dir: &Dir) -> (PathBuf, String, String) {
     for (runner, machine) in [("runner-a", ours.as_str()), ("runner-b", "0ther0ne")] {
         std::fs::create_dir_all(artifacts.join(runner)).unwrap();
         file["environment"]["machine_id"] = Value::from(machine);
+        for entry in file["scenarios"].as_array_mut().unwrap() {
+            entry["environment"]["machine_id"] = Value::from(machine);
+        }
         std::fs::write(
             artifacts.join(runner).join(&name),
             serde_json::to_string_pretty(&file).unwrap(),

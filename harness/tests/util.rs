@@ -33,6 +33,21 @@ impl Dir {
         self.path().join("work")
     }
 
+    /// The private directory a run made inside this test's work dir (`clobber-<pid>-*`), once
+    /// there is exactly one.
+    pub fn private_work(&self) -> PathBuf {
+        let dirs: Vec<PathBuf> = std::fs::read_dir(self.work())
+            .expect("work dir")
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("clobber-"))
+            })
+            .collect();
+        assert_eq!(dirs.len(), 1, "one private work dir expected: {dirs:?}");
+        dirs[0].clone()
+    }
+
     /// A ready `clobber ARGS` command.
     pub fn clobber(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_clobber"));

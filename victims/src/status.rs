@@ -20,16 +20,10 @@ pub struct Status {
 }
 
 impl Status {
-    /// Creates (or truncates) the status file at `path` and maps it.
-    pub fn create(path: &Path) -> io::Result<Status> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+    /// Sizes a new, empty status file, open for reading and writing, and maps it.
+    pub fn create(file: &std::fs::File) -> io::Result<Status> {
         file.set_len(SIZE as u64)?;
-        Self::map(&file)
+        Self::map(file)
     }
 
     /// Maps an existing status file.
