@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::bench;
 use crate::check;
+use crate::confine;
 use crate::error::BadInput;
 use crate::filesystem::FsKind;
 use crate::guard;
@@ -83,10 +84,10 @@ enum Command {
     /// Measure trials per second next to the floor (spawn, load, exit) and memory over a long run.
     Bench {
         /// Trials per scenario for the rates (and floor iterations).
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         trials: u32,
         /// Trials of the long run that samples memory.
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         long: u32,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -115,7 +116,7 @@ enum Command {
         /// Trials per scenario in each kernel (default: 5, or the scenario file's `trials` when
         /// lower). Blast-radius scenarios (32 victims a trial) run one trial unless named in
         /// --scenarios.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         trials: Option<u32>,
         /// Directory of results files, one per kernel release.
         #[arg(long, value_name = "DIR", default_value = "results")]
@@ -149,6 +150,9 @@ enum Command {
         /// The pid of the harness that started the guard.
         #[arg(long)]
         harness: u32,
+        /// Confine the command to writing beneath this directory.
+        #[arg(long, value_name = "DIR")]
+        confine: Option<PathBuf>,
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<std::ffi::OsString>,
@@ -169,8 +173,9 @@ enum KernelCommand {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Trials per scenario (default: the scenario file's `trials`, else 100; 20 for check).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Trials per scenario, at most a million (default: the scenario file's `trials`, else 100;
+    /// 20 for check).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     trials: Option<u32>,
     /// Directory of results files, one per kernel release.
     #[arg(long, value_name = "DIR", default_value = "results")]
@@ -188,6 +193,10 @@ struct RunArgs {
     /// to DIR/<release>.<fs>.json. Default: the work dir's own filesystem, DIR/<release>.json.
     #[arg(long, value_enum)]
     fs: Option<FsKind>,
+    /// Run update commands even where the kernel cannot confine them to the work dir (no
+    /// Landlock); by default their scenarios are not run there.
+    #[arg(long)]
+    allow_unconfined: bool,
 }
 
 impl RunArgs {
@@ -199,6 +208,7 @@ impl RunArgs {
             workdir: self.workdir.clone(),
             seed: self.seed,
             fs: self.fs,
+            allow_unconfined: self.allow_unconfined,
         }
     }
 }
@@ -335,7 +345,11 @@ pub fn run() -> Result<ExitCode> {
             })
         }
         Command::Victim { kind } => victim(kind),
-        Command::Guard { harness, command } => guard::run(harness, &command),
+        Command::Guard {
+            harness,
+            confine,
+            command,
+        } => guard::run(harness, confine.as_deref(), &command),
     }
 }
 
@@ -439,6 +453,12 @@ fn check_command(
         return Err(BadInput(
             "the command never names {target}, the file the victims use; e.g. clobber check --target lib -- cp {new} {target}".into(),
         )
+        .into());
+    }
+    if let (Err(why), false) = (confine::abi(), run.allow_unconfined) {
+        return Err(BadInput(format!(
+            "the command cannot be confined to the work dir here ({why}); --allow-unconfined runs it anyway"
+        ))
         .into());
     }
     if tool::find(&command[0]).is_none() {

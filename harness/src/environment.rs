@@ -43,6 +43,10 @@ pub struct Environment {
     /// written before it existed): empty.
     #[serde(default)]
     pub machine_id: String,
+    /// How update commands were confined: `landlock ABI <n>`, or `none: <why>`. Default (files
+    /// written before it existed): empty.
+    #[serde(default)]
+    pub confinement: String,
 }
 
 fn mount_fstype(path: &Path) -> Option<String> {
@@ -199,6 +203,7 @@ pub fn collect(workdir: &Path) -> Environment {
         clobber_version: env!("CARGO_PKG_VERSION").to_string(),
         tools: BTreeMap::new(),
         machine_id: machine_id(&cmdline),
+        confinement: crate::confine::describe(),
     }
 }
 

@@ -3,14 +3,19 @@
 //! that group. When the harness ends in any way, even by SIGKILL, the kernel sends the guard its
 //! parent-death signal and the guard kills the whole group, the command's children included;
 //! the harness itself ends the group with one `kill(-pgid)` on every other path (done, timed out,
-//! interrupted).
+//! interrupted). With `--confine DIR` the guard first restricts itself, and so the command, to
+//! writing beneath DIR (Landlock).
 
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitCode};
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+use crate::confine;
 
 /// The signal the kernel sends the guard when the harness dies (catchable, unlike SIGKILL).
 pub const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGUSR1;
@@ -20,9 +25,9 @@ extern "C" fn kill_group(_: libc::c_int) {
     unsafe { libc::kill(0, libc::SIGKILL) };
 }
 
-/// Runs `argv` in the guard's process group and exits as it did. `harness` is the pid of the
-/// clobber that started the guard.
-pub fn run(harness: u32, argv: &[OsString]) -> Result<ExitCode> {
+/// Runs `argv` in the guard's process group, confined to writing beneath `confine` when given,
+/// and exits as it did. `harness` is the pid of the clobber that started the guard.
+pub fn run(harness: u32, confine: Option<&Path>, argv: &[OsString]) -> Result<ExitCode> {
     let action = SigAction::new(
         SigHandler::Handler(kill_group),
         SaFlags::empty(),
@@ -40,6 +45,10 @@ pub fn run(harness: u32, argv: &[OsString]) -> Result<ExitCode> {
     // The harness may have died before the handler was in place: then nobody else will.
     if std::os::unix::process::parent_id() != harness {
         kill_group(0);
+    }
+    if let Some(dir) = confine {
+        confine::restrict_writes_to(dir)
+            .with_context(|| format!("confining the command to {}", dir.display()))?;
     }
     let (program, args) = argv.split_first().context("no command to guard")?;
     let status = Command::new(program)

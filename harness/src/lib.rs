@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod confine;
 pub mod detect;
 pub mod elf;
 pub mod embedded;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod evidence;
 pub mod filesystem;
 pub mod guard;
+pub mod input;
 pub mod interrupt;
 pub mod method;
 pub mod outcome;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clobber::{cli, error, vm};
 
 fn main() -> ExitCode {
+    // A reader that stops early (`clobber list | head -1`) ends clobber quietly, as it ends other
+    // command-line tools, instead of a panic on EPIPE; victims die with it (parent-death signal).
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     if vm::guest::is_init() {
         vm::guest::run();
     }

@@ -507,7 +507,12 @@ pub fn path_for_fs(dir: &Path, release: &str, fs: &str) -> PathBuf {
 
 /// Reads a results file; a file that does not parse is bad input naming the file.
 pub fn read(path: &Path) -> Result<ResultsFile> {
-    let text = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::input::read_regular(path).map_err(|err| {
+        BadInput(format!(
+            "{}: cannot read it as a results file: {err}; it was left untouched",
+            path.display()
+        ))
+    })?;
     Ok(parse(&text, path)?)
 }
 

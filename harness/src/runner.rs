@@ -137,6 +137,8 @@ pub struct Runner {
     overlay: Option<Overlay>,
     /// The kernel's log, where this user may read it, or why not.
     kernel_log: Result<KernelLog, String>,
+    /// Where update commands may write (Landlock), or None to run them unconfined.
+    confine: Option<PathBuf>,
 }
 
 /// One scenario being run: its directory, files and victim program.
@@ -250,7 +252,14 @@ impl Runner {
             rng: fastrand::Rng::with_seed(seed),
             overlay: None,
             kernel_log: KernelLog::open(),
+            confine: None,
         }
+    }
+
+    /// Confines update commands to writing beneath `root` (the private work dir).
+    pub fn with_confinement(mut self, root: Option<PathBuf>) -> Runner {
+        self.confine = root;
+        self
     }
 
     /// Runs from an overlay's merged directory (`workdir` must be it): files are put into the
@@ -388,7 +397,7 @@ impl Runner {
             },
             Update::Command(argv) => {
                 let argv = tool::substitute(argv, &setup.new_path, &setup.update_target);
-                tool::run(&argv, &setup.dir)?
+                tool::run(&argv, &setup.dir, self.confine.as_deref())?
             }
         };
         let update_us = start.elapsed().as_micros() as u64;

@@ -12,6 +12,9 @@ use crate::embedded;
 use crate::error::BadInput;
 use crate::method::Method;
 
+/// The most trials one scenario may ask for (a million trials take hours even at the floor).
+pub const MAX_TRIALS: u32 = 1_000_000;
+
 /// What the victim maps and the update replaces.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -263,6 +266,11 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
     }
     let file: ScenarioFile = toml::from_str(text).map_err(|err| {
         let message = err.message().to_string();
+        // A missing field has no line of its own: naming the field on the line the parser
+        // points at would blame another field.
+        if message.starts_with("missing field") {
+            return BadInput(format!("{source}: {message}"));
+        }
         let Some(span) = err.span() else {
             return BadInput(format!("{source}: {message}"));
         };
@@ -347,8 +355,13 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             ));
         }
     }
-    if file.trials == Some(0) {
-        return Err(bad(source, text, "trials", "must be at least 1".into()));
+    if let Some(trials) = file.trials.filter(|t| !(1..=MAX_TRIALS).contains(t)) {
+        return Err(bad(
+            source,
+            text,
+            "trials",
+            format!("{trials} is not between 1 and {MAX_TRIALS}"),
+        ));
     }
     if file.mapping.is_some() && file.target != Target::Data {
         return Err(bad(
@@ -433,7 +446,12 @@ pub fn load_catalogue(dir: Option<&Path>) -> Result<Vec<Scenario>, BadInput> {
                     continue;
                 }
                 let source = path.display().to_string();
-                let text = fs::read_to_string(&path)
+                let text = crate::input::read_regular(&path)
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes).map_err(|_| {
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8")
+                        })
+                    })
                     .map_err(|err| BadInput(format!("{source}: {err}")))?;
                 let name = path
                     .file_stem()
@@ -499,6 +517,7 @@ share = "most"
         let text = GOOD.replace("target = \"lib\"\n", "");
         let err = parse("a", "a.toml", &text).unwrap_err().0;
         assert!(err.contains("missing field `target`"), "{err}");
+        assert!(!err.contains("field `description`"), "{err}");
     }
 
     #[test]

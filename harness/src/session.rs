@@ -9,13 +9,14 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check;
+use crate::confine;
 use crate::environment;
 use crate::error::BadInput;
 use crate::filesystem::{FsKind, Mounted};
 use crate::interrupt;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
-use crate::scenario::{self, Layer, Scenario};
+use crate::scenario::{self, Layer, Scenario, Update};
 use crate::summary;
 use crate::tool;
 use crate::vm::guest;
@@ -32,6 +33,8 @@ pub struct Options {
     pub seed: Option<u64>,
     /// A fresh filesystem of this type to run on.
     pub fs: Option<FsKind>,
+    /// Run update commands even where they cannot be confined to the work dir (no Landlock).
+    pub allow_unconfined: bool,
 }
 
 /// The work directory: always a fresh private directory that clobber made itself (mkdtemp, mode
@@ -58,12 +61,23 @@ impl Workdir {
     pub fn new(given: Option<&Path>) -> Result<Workdir> {
         match given {
             Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating work dir {}", dir.display()))?;
-                let dir = std::fs::canonicalize(dir)
-                    .with_context(|| format!("resolving work dir {}", dir.display()))?;
+                let unusable =
+                    |why: String| BadInput(format!("--workdir {}: {why}", dir.display()));
+                std::fs::create_dir_all(dir).map_err(|err| unusable(err.to_string()))?;
+                let dir = std::fs::canonicalize(dir).map_err(|err| unusable(err.to_string()))?;
                 if dir == Path::new("/") {
-                    return Err(BadInput("--workdir /: give a directory of its own".into()).into());
+                    return Err(unusable("give a directory of its own".into()).into());
+                }
+                let foreign = std::fs::read_dir(&dir)
+                    .map_err(|err| unusable(err.to_string()))?
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .find(|name| !name.starts_with("clobber-"));
+                if let Some(name) = foreign {
+                    return Err(unusable(format!(
+                        "holds `{name}`, which clobber did not make; give an empty directory or one only clobber uses"
+                    ))
+                    .into());
                 }
                 let private = tempfile::Builder::new()
                     .prefix(&private_prefix())
@@ -166,6 +180,8 @@ pub fn run_in_guest(
         workdir: Some(workdir.to_path_buf()),
         seed: Some(seed),
         fs: None,
+        // The guest is a throwaway VM: it is the confinement.
+        allow_unconfined: true,
     };
     run_scenarios(&chosen, &args, default_trials, None, Progress::Lines).map(drop)
 }
@@ -187,6 +203,11 @@ pub fn run_scenarios(
         .transpose()?;
     let run_dir = mounted.as_ref().map_or(workdir.path(), |m| m.work());
     let mut environment = environment::collect(run_dir);
+    if confine::abi().is_err() && args.allow_unconfined {
+        environment
+            .confinement
+            .push_str("; commands ran unconfined (--allow-unconfined)");
+    }
     let results_path = match &mounted {
         Some(m) => results::path_for_fs(
             &args.results,
@@ -247,7 +268,7 @@ pub fn run_scenarios(
                     let version = environment
                         .tools
                         .entry(name.clone())
-                        .or_insert_with(|| tool::version(&path));
+                        .or_insert_with(|| tool::version(name, &path));
                     measured_in.tools.insert(name.clone(), version.clone());
                     false
                 }
@@ -263,9 +284,21 @@ pub fn run_scenarios(
                 &measured_in,
                 "it writes an overlay's lower layer: run it with --fs overlay".into(),
             )
+        } else if let (Update::Command(_), Err(why), false) =
+            (scenario.update(), confine::abi(), args.allow_unconfined)
+        {
+            bar.inc(u64::from(trials));
+            ScenarioResult::not_run(
+                scenario,
+                &measured_in,
+                format!("its command cannot be confined to the work dir here ({why}); --allow-unconfined runs it anyway"),
+            )
         } else if missing.is_empty() {
             let started = Instant::now();
-            let mut runner = Runner::new(run_dir, seed).with_overlay(overlay);
+            let confined = confine::abi().is_ok().then(|| workdir.path().to_path_buf());
+            let mut runner = Runner::new(run_dir, seed)
+                .with_overlay(overlay)
+                .with_confinement(confined);
             let mut done = 0;
             let records = runner.run(scenario, trials, &mut |_| {
                 bar.inc(1);

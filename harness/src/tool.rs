@@ -37,8 +37,22 @@ pub fn find(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The first line `TOOL --version` prints, or the path it resolves to when it has no such flag.
-pub fn version(path: &Path) -> String {
+/// The tools of the catalogue, whose `--version` clobber asks for. Any other command (a user's
+/// deploy script given to `check`) is never run with arguments it was not given.
+const KNOWN: [&str; 7] = ["cp", "install", "mv", "rsync", "dd", "sh", "cat"];
+
+/// The version of the tool `name` found at `path`: the first line `TOOL --version` prints for a
+/// known tool, otherwise (or when it has no such flag) the path it resolves to.
+pub fn version(name: &str, path: &Path) -> String {
+    let real = || {
+        std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    };
+    if !KNOWN.contains(&name) {
+        return format!("{} (version not asked: not a catalogue tool)", real());
+    }
     let output = Command::new(path)
         .arg("--version")
         .stdin(Stdio::null())
@@ -50,10 +64,7 @@ pub fn version(path: &Path) -> String {
             .unwrap_or_default()
             .trim()
             .to_string(),
-        _ => {
-            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-            format!("{} (no --version)", real.display())
-        }
+        _ => format!("{} (no --version)", real()),
     }
 }
 
@@ -78,18 +89,25 @@ pub fn substitute(argv: &[String], new: &Path, target: &Path) -> Vec<String> {
 }
 
 /// Runs `argv` (already substituted) in `dir`, its stderr going to `dir/command.stderr`, under a
-/// guard in a process group of its own that dies with the harness: applied when it exits 0;
+/// guard in a process group of its own that dies with the harness, confined to writing beneath
+/// `confine` (with TMPDIR there) when given: applied when it exits 0;
 /// refused when it failed with a message naming an errno (e.g. "Text file busy", ETXTBSY);
 /// failed otherwise. The group is killed on every path, so nothing the command started outlives
 /// it; Ctrl-C ends it at once.
-pub fn run(argv: &[String], dir: &Path) -> Result<UpdateResult> {
+pub fn run(argv: &[String], dir: &Path, confine: Option<&Path>) -> Result<UpdateResult> {
     let stderr_path = dir.join("command.stderr");
     let stderr_file = workfile::create(&stderr_path, 0o644)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
     let mut command = Command::new(std::env::current_exe().context("locating clobber")?);
     command
         .arg("guard")
-        .arg(format!("--harness={}", std::process::id()))
+        .arg(format!("--harness={}", std::process::id()));
+    if let Some(root) = confine {
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        command.arg("--confine").arg(root).env("TMPDIR", tmp);
+    }
+    command
         .arg("--")
         .args(argv)
         .current_dir(dir)

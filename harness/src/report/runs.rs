@@ -36,7 +36,7 @@ fn find_json(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
             if !entry.file_name().to_string_lossy().starts_with('.') {
                 find_json(&path, found)?;
             }
-        } else if path.extension().is_some_and(|ext| ext == "json") && path.is_file() {
+        } else if path.extension().is_some_and(|ext| ext == "json") && !kind.is_symlink() {
             found.push(path);
         }
     }
