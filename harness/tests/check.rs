@@ -1,31 +1,7 @@
 //! `clobber check`: the user's own update command against running victims, with the one-line
 //! verdict, the JSON entry and the --fail-unsafe exit status.
 
-use crate::util::{assert_no_victims, Dir};
-
-fn check(dir: &Dir, target: &str, extra: &[&str], command: &[&str]) -> (i32, String) {
-    let (results, work) = (dir.results(), dir.work());
-    let mut args = vec![
-        "check",
-        "--target",
-        target,
-        "--trials",
-        "5",
-        "--results",
-        results.to_str().unwrap(),
-        "--workdir",
-        work.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args.push("--");
-    args.extend_from_slice(command);
-    let output = dir.clobber(&args).output().unwrap();
-    assert_no_victims(&dir.work());
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
+use crate::util::{check, Dir};
 
 #[test]
 fn check_finds_cp_unsafe_and_fails_only_when_asked() {

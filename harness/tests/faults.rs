@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::{assert_no_victims, assert_ok, scenario_names, unprivileged, Dir};
+use crate::util::{assert_no_victims, assert_ok, scenario_file, scenario_names, unprivileged, Dir};
 
 /// Fast scenarios, two disjoint sets of eight.
 const FIRST: [&str; 8] = [
@@ -312,12 +312,11 @@ fn a_scenario_command_that_writes_to_home_is_stopped() {
     let home = dir.path().join("home");
     std::fs::create_dir(&home).unwrap();
     let scenarios = dir.path().join("scenarios");
-    std::fs::create_dir(&scenarios).unwrap();
-    std::fs::write(
-        scenarios.join("escape.toml"),
+    scenario_file(
+        &scenarios,
+        "escape",
         "description = \"d\"\nexplanation = \"e\"\ncommand = [\"sh\", \"-c\", \"cd; echo x > escaped && cp \\\"$1\\\" \\\"$2\\\"\", \"sh\", \"{new}\", \"{target}\"]\ntarget = \"lib\"\n[expect]\noutcomes = [\"unchanged\"]\nshare = \"all\"\n",
-    )
-    .unwrap();
+    );
     let output = dir
         .in_dirs(&[
             "suite",

@@ -6,13 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_no_victims, processes_naming, scenario_names, Dir};
-
-/// Writes a scenario file into `dir`.
-fn scenario_file(dir: &Path, name: &str, body: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.toml")), body).unwrap();
-}
+use crate::util::{assert_no_victims, processes_naming, scenario_file, scenario_names, Dir};
 
 const FAST: &str = "description = \"d\"\nexplanation = \"e\"\nmethod = \"truncate-write\"\ntarget = \"exe\"\n[expect]\noutcomes = [\"writer:ETXTBSY\"]\nshare = \"all\"\n";
 const SLOW: &str = "description = \"d\"\nexplanation = \"e\"\nmethod = \"unlink-create\"\ntarget = \"linked-lib\"\nvictims = 32\n[expect]\noutcomes = [\"unchanged\"]\nshare = \"all\"\n";

@@ -200,3 +200,28 @@ pub fn unprivileged(dir: &Dir, args: &[&str]) -> Command {
         .args(args);
     command
 }
+
+/// `clobber check --target TARGET --trials 5 [EXTRA] -- COMMAND` in `dir`'s results and work
+/// dirs: its exit code, and its stdout followed by its stderr. No victim may be left.
+pub fn check(dir: &Dir, target: &str, extra: &[&str], command: &[&str]) -> (i32, String) {
+    let (results, work) = (dir.results(), dir.work());
+    let mut args = vec!["check", "--target", target, "--trials", "5"];
+    args.extend_from_slice(&["--results", results.to_str().unwrap()]);
+    args.extend_from_slice(&["--workdir", work.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    let output = dir.clobber(&args).output().unwrap();
+    assert_no_victims(&dir.work());
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// Writes a scenario file `NAME.toml` into `dir`.
+pub fn scenario_file(dir: &Path, name: &str, body: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.toml")), body).unwrap();
+}

@@ -6,25 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::util::{assert_no_victims, assert_ok, count, count_prefix, unprivileged, Dir};
-
-/// `clobber check --target TARGET --trials 5 [EXTRA] -- COMMAND` in `dir`: exit code and stdout.
-fn check(dir: &Dir, target: &str, extra: &[&str], command: &[&str]) -> (i32, String) {
-    let (results, work) = (dir.results(), dir.work());
-    let mut args = vec!["check", "--target", target, "--trials", "5"];
-    args.extend_from_slice(&["--results", results.to_str().unwrap()]);
-    args.extend_from_slice(&["--workdir", work.to_str().unwrap()]);
-    args.extend_from_slice(extra);
-    args.push("--");
-    args.extend_from_slice(command);
-    let output = dir.clobber(&args).output().unwrap();
-    assert_no_victims(&dir.work());
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
-}
+use crate::util::{assert_no_victims, assert_ok, check, count, count_prefix, unprivileged, Dir};
 
 fn died(entry: &Value) -> u64 {
     count_prefix(entry, "killed:") + count_prefix(entry, "exited:")
