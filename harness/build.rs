@@ -1,6 +1,6 @@
 //! Compiles the victim library and the victim executable (victims/lib, victims/exe) in two
-//! versions each, and the linked (eagerly and lazily bound) and interpreter victims
-//! (victims/linked, victims/interp), with `$RUSTC`, and embeds them and the scenario catalogue
+//! versions each, and the dlopen, mmap, linked (eagerly and lazily bound) and interpreter victims
+//! (victims/dlopen, victims/mmap, victims/linked, victims/interp), with `$RUSTC`, and embeds them and the scenario catalogue
 //! (scenarios/*.toml) in the harness, so that one binary carries everything it needs, on the host
 //! and as PID 1 in a VM.
 
@@ -48,6 +48,8 @@ fn main() {
     let linked_src = root.join("victims/linked/victim_linked.rs");
     let linked_lazy_src = root.join("victims/linked/victim_linked_lazy.rs");
     let interp_src = root.join("victims/interp/victim_interp.rs");
+    let dlopen_src = root.join("victims/dlopen/victim_dlopen.rs");
+    let mmap_src = root.join("victims/mmap/victim_mmap.rs");
     let common = root.join("victims/common");
     let scenarios = root.join("scenarios");
     for path in [
@@ -56,6 +58,8 @@ fn main() {
         &linked_src,
         &linked_lazy_src,
         &interp_src,
+        &dlopen_src,
+        &mmap_src,
         &common,
         &scenarios,
     ] {
@@ -117,6 +121,17 @@ fn main() {
         &interp,
         &["-C".into(), "link-arg=-Wl,--dynamic-linker=ld.so".into()],
     );
+    // The dlopen and mmap victims: small programs of their own, so that a trial's spawn costs an
+    // exec of a few hundred KiB, not of the whole harness.
+    let dlopen = out.join("victim-dlopen");
+    rustc(&dlopen_src, "bin", 1, &dlopen, &[]);
+    let mmap = out.join("victim-mmap");
+    rustc(&mmap_src, "bin", 1, &mmap, &[]);
+    writeln!(
+        code,
+        "/// The dlopen victim.\npub const DLOPEN: &[u8] = include_bytes!({dlopen:?});\n/// The mmap victim.\npub const MMAP: &[u8] = include_bytes!({mmap:?});"
+    )
+    .unwrap();
     writeln!(
         code,
         "/// The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).\npub const LINKED: &[u8] = include_bytes!({linked:?});\n/// The victim executable linked against libvictim.so with lazy binding (PLT slots bound at first call).\npub const LINKED_LAZY: &[u8] = include_bytes!({linked_lazy:?});\n/// The victim program whose PT_INTERP is `ld.so` in its working directory.\npub const INTERP: &[u8] = include_bytes!({interp:?});"

@@ -1,9 +1,13 @@
-//! `clobber bench`: how fast trials run, next to the floor measured in the same run (the cost of
-//! spawning the same victim, loading the library, running it once, and killing and reaping it),
-//! and the harness's memory over a long run (VmRSS and its peak VmHWM from /proc/self/status).
+//! `clobber bench`: how fast trials run, next to two floors measured in the same run: the C floor
+//! (`harness/bench/floor.c`, built with the system's `cc`: fork, exec a minimal victim that
+//! dlopen()s the library and calls it once, waitpid) and clobber's own (spawning its dlopen victim
+//! until it is ready, then killing and reaping it); what cp-over-lib's victims died of, so that a
+//! faster harness can be seen to measure the same thing; and the harness's memory over a long run
+//! (VmRSS and its peak VmHWM from /proc/self/status).
 
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -31,6 +35,10 @@ pub struct Rate {
     pub spawns_per_trial: u32,
     /// Cost of a trial over the floor times the spawns it needs: the harness's own overhead.
     pub over_floor_per_spawn: f64,
+    /// Cost of a trial over the C floor times the spawns it needs, when the C floor was measured.
+    pub over_c_floor_per_spawn: Option<f64>,
+    /// Trials per outcome label.
+    pub outcomes: std::collections::BTreeMap<String, u64>,
 }
 
 /// Memory of the harness process during a long run, in KiB.
@@ -47,6 +55,13 @@ pub struct Memory {
 /// Everything `clobber bench` measured.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// Where the writer and the victims ran.
+    pub placement: String,
+    /// Milliseconds per trial of the C floor, when it could be measured.
+    pub c_floor_ms: Option<f64>,
+    /// Why the C floor could not be measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub c_floor_missing: Option<String>,
     /// Spawn a victim, load the library, run it once, kill and reap: per second.
     pub floor_per_second: f64,
     /// Milliseconds per floor iteration.
@@ -70,10 +85,12 @@ fn floor(dir: &Path, iterations: u32) -> Result<Duration> {
     fs::create_dir_all(dir)?;
     let lib = dir.join("libvictim.so");
     crate::workfile::write(&lib, embedded::LIB_V1, 0o755)?;
+    let exe = dir.join("victim-dlopen");
+    crate::workfile::write(&exe, embedded::DLOPEN, 0o755)?;
     let started = Instant::now();
     for _ in 0..iterations {
         let mut victim = Victim::spawn(
-            &Program::Dlopen,
+            &Program::Dlopen(exe.clone()),
             &lib,
             &dir.join("status"),
             &dir.join("stderr"),
@@ -85,6 +102,48 @@ fn floor(dir: &Path, iterations: u32) -> Result<Duration> {
     Ok(started.elapsed() / iterations)
 }
 
+/// The C floor's milliseconds per trial over `iterations`, built and run in `dir`; or why not.
+fn c_floor(dir: &Path, iterations: u32) -> Result<f64, String> {
+    let source = dir.join("floor.c");
+    let binary = dir.join("floor");
+    let lib = dir.join("libvictim.so");
+    crate::workfile::write(&source, FLOOR_C.as_bytes(), 0o644).map_err(|e| format!("{e:#}"))?;
+    crate::workfile::write(&lib, embedded::LIB_V1, 0o755).map_err(|e| format!("{e:#}"))?;
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .map_err(|e| format!("cannot run cc ({e}): install a C compiler (apt-get install gcc)"))?;
+    if !built.status.success() {
+        return Err(format!(
+            "cc failed: {}",
+            String::from_utf8_lossy(&built.stderr).trim()
+        ));
+    }
+    let ran = Command::new(&binary)
+        .arg(iterations.to_string())
+        .arg(&lib)
+        .arg("victim_version")
+        .output()
+        .map_err(|e| format!("cannot run the C floor: {e}"))?;
+    String::from_utf8_lossy(&ran.stdout)
+        .trim()
+        .strip_prefix("floor_us_per_trial=")
+        .and_then(|us| us.parse::<f64>().ok())
+        .map(|us| us / 1000.0)
+        .ok_or_else(|| {
+            format!(
+                "the C floor failed: {}",
+                String::from_utf8_lossy(&ran.stderr).trim()
+            )
+        })
+}
+
+/// The C floor's source, equivalent to the project's reference floor.c.
+const FLOOR_C: &str = include_str!("../bench/floor.c");
+
 /// Runs the benchmark in `workdir`: `trials` trials each of cp-over-lib and install-over-lib,
 /// the same number of floor iterations, and a `long` trial run of cp-over-lib for memory.
 pub fn run(
@@ -94,6 +153,12 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report> {
     let catalogue = scenario::load_catalogue(None)?;
+    let placement = crate::placement::apply();
+    progress("C floor");
+    let c_floor_dir = workdir.join("c-floor");
+    fs::create_dir_all(&c_floor_dir)?;
+    let c_floor = c_floor(&c_floor_dir, trials);
+    let c_floor_ms = c_floor.as_ref().ok().copied();
     progress("floor");
     let floor = floor(&workdir.join("floor"), trials)?;
     let floor_s = floor.as_secs_f64();
@@ -103,10 +168,17 @@ pub fn run(
         let chosen = scenario::select(&catalogue, &[name.to_string()])?;
         let mut runner = Runner::new(workdir, 1);
         let started = Instant::now();
-        runner.run(&chosen[0], trials, &mut |_| {})?;
+        let records = runner.run(&chosen[0], trials, &mut |_| {})?;
         let per_trial = started.elapsed().as_secs_f64() / f64::from(trials);
-        let spawns = chosen[0].victims() * if chosen[0].file.new_process { 2 } else { 1 };
+        let spawns = chosen[0].spawns_per_trial();
+        let mut outcomes = std::collections::BTreeMap::new();
+        for trial in &records {
+            *outcomes.entry(trial.outcome().to_string()).or_default() += 1;
+        }
         rates.push(Rate {
+            over_c_floor_per_spawn: c_floor_ms
+                .map(|c| per_trial * 1000.0 / (c * f64::from(spawns))),
+            outcomes,
             spawns_per_trial: spawns,
             over_floor_per_spawn: per_trial / (floor_s * f64::from(spawns)),
             scenario: name.into(),
@@ -135,6 +207,9 @@ pub fn run(
         return Err(err);
     }
     Ok(Report {
+        placement,
+        c_floor_ms,
+        c_floor_missing: c_floor.err(),
         floor_per_second: 1.0 / floor_s,
         floor_ms: floor_s * 1000.0,
         rates,
@@ -148,20 +223,37 @@ pub fn run(
 
 /// The human rendering of a report.
 pub fn render(report: &Report) -> String {
-    let mut out = format!(
-        "floor (spawn victim, load library, run once, kill and reap): {:.1} ms, {:.0}/s\n",
+    let mut out = format!("placement: {}\n", report.placement);
+    out.push_str(&match (&report.c_floor_ms, &report.c_floor_missing) {
+        (Some(ms), _) => format!("C floor (fork, exec, dlopen, call once, waitpid): {ms:.2} ms\n"),
+        (None, why) => format!(
+            "C floor: not measured: {}\n",
+            why.as_deref().unwrap_or("unknown")
+        ),
+    });
+    out.push_str(&format!(
+        "clobber floor (spawn its dlopen victim until ready, kill and reap): {:.2} ms, {:.0}/s\n",
         report.floor_ms, report.floor_per_second
-    );
+    ));
     for rate in &report.rates {
+        let c = rate
+            .over_c_floor_per_spawn
+            .map(|x| format!("{x:.2}× the C floor"))
+            .unwrap_or_else(|| "C floor not measured".into());
+        let outcomes: Vec<String> = rate
+            .outcomes
+            .iter()
+            .map(|(label, k)| format!("{label} {k}"))
+            .collect();
         out.push_str(&format!(
-            "{:<18} {:>5} trials  {:.1} ms/trial  {:.0} trials/s  {:.2}× the floor ({} spawn(s) per trial: {:.2}× per spawn)\n",
+            "{:<18} {:>5} trials  {:.2} ms/trial  {:.0} trials/s  {} spawn(s) per trial; per spawn {c}, {:.2}× clobber's floor; outcomes: {}\n",
             rate.scenario,
             rate.trials,
             rate.ms_per_trial,
             rate.per_second,
-            rate.over_floor,
             rate.spawns_per_trial,
-            rate.over_floor_per_spawn
+            rate.over_floor_per_spawn,
+            outcomes.join(", ")
         ));
     }
     let rss: Vec<String> = report

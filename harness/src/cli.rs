@@ -1,12 +1,11 @@
 //! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, `bench`, `kernel`,
-//! `matrix`, and the hidden `victim` entry point that the harness re-executes itself as.
+//! `matrix`, and the hidden `guard` entry point that the harness runs commands under.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use clobber_victims::{dlopen_loop, harden, mmap_reader};
 use serde::Serialize;
 
 use crate::bench;
@@ -137,12 +136,6 @@ enum Command {
         #[arg(long, value_enum)]
         fs: Option<FsKind>,
     },
-    /// Run as a victim (used by the harness itself).
-    #[command(hide = true)]
-    Victim {
-        #[command(subcommand)]
-        kind: VictimKind,
-    },
     /// Run a command in this process group and kill the group when the harness dies (used by
     /// the harness itself).
     #[command(hide = true)]
@@ -213,19 +206,6 @@ impl RunArgs {
     }
 }
 
-#[derive(Subcommand)]
-enum VictimKind {
-    /// dlopen() the library (RTLD_NOW) and call it in a loop.
-    Dlopen { lib: PathBuf, status: PathBuf },
-    /// mmap() the data file and read it in a loop.
-    Mmap {
-        #[arg(long, value_enum)]
-        mapping: MappingArg,
-        data: PathBuf,
-        status: PathBuf,
-    },
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum TargetArg {
     Lib,
@@ -233,13 +213,6 @@ enum TargetArg {
     Exe,
     Interp,
     Data,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MappingArg {
-    Shared,
-    Private,
-    Denywrite,
 }
 
 /// Parses the command line and runs it.
@@ -344,7 +317,6 @@ pub fn run() -> Result<ExitCode> {
                 silence: std::time::Duration::from_secs(timeout),
             })
         }
-        Command::Victim { kind } => victim(kind),
         Command::Guard {
             harness,
             confine,
@@ -487,28 +459,4 @@ fn check_command(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn victim(kind: VictimKind) -> Result<ExitCode> {
-    harden::no_core_dumps();
-    match kind {
-        VictimKind::Dlopen { lib, status } => {
-            dlopen_loop::run(&lib, &status)
-                .with_context(|| format!("victim dlopen {}", lib.display()))?;
-        }
-        VictimKind::Mmap {
-            mapping,
-            data,
-            status,
-        } => {
-            let mapping = match mapping {
-                MappingArg::Shared => mmap_reader::Mapping::Shared,
-                MappingArg::Private => mmap_reader::Mapping::Private,
-                MappingArg::Denywrite => mmap_reader::Mapping::DenyWrite,
-            };
-            mmap_reader::run(&data, &status, mapping)
-                .with_context(|| format!("victim mmap {}", data.display()))?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,11 @@ pub struct Environment {
     /// written before it existed): empty.
     #[serde(default)]
     pub confinement: String,
+    /// Where the writer and the victims ran (see `placement`), e.g. `writer on CPU 0, victims on
+    /// CPU 1: in parallel`. Default (files written before it existed): empty, left to the
+    /// scheduler.
+    #[serde(default)]
+    pub placement: String,
 }
 
 fn mount_fstype(path: &Path) -> Option<String> {
@@ -204,6 +209,7 @@ pub fn collect(workdir: &Path) -> Environment {
         tools: BTreeMap::new(),
         machine_id: machine_id(&cmdline),
         confinement: crate::confine::describe(),
+        placement: String::new(),
     }
 }
 

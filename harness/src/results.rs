@@ -223,6 +223,14 @@ pub struct ScenarioResult {
     pub verdict: Verdict,
     /// Wall-clock milliseconds of the whole scenario.
     pub wall_ms: u64,
+    /// Wall-clock microseconds per trial (the whole scenario over its trials), so that a slow
+    /// machine shows up. Default (older files): 0.
+    #[serde(default)]
+    pub us_per_trial: u64,
+    /// Processes a trial starts (victims, the new process, a command and its guard). Default
+    /// (older files): 0.
+    #[serde(default)]
+    pub spawns_per_trial: u64,
     /// Unix time (seconds) at which the scenario finished.
     pub finished_at: u64,
 }
@@ -489,6 +497,8 @@ impl ScenarioResult {
             expectation: scenario.file.expect.clone(),
             verdict,
             wall_ms,
+            us_per_trial: (wall_ms * 1000).checked_div(n).unwrap_or(0),
+            spawns_per_trial: u64::from(scenario.spawns_per_trial()),
             finished_at: unix_now(),
         }
     }

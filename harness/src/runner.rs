@@ -11,9 +11,9 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clobber_victims::mmap_reader::data_file;
 use nix::poll::{PollFd, PollFlags};
 
+use crate::data::data_file;
 use crate::detect;
 use crate::elf;
 use crate::embedded;
@@ -42,8 +42,9 @@ const STARVED_LIMIT: Duration = Duration::from_secs(60);
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound of the random delay between readiness and the update.
 const MAX_JITTER_MICROS: u64 = 500;
-/// How long one look at the victims waits for a death before checking their progress.
-const POLL_INTERVAL: Duration = Duration::from_micros(100);
+/// How long one wait for the victims lasts at most: they wake the harness when they die or make
+/// progress, so this only paces the checks for hung victims.
+const LOOK_INTERVAL: Duration = Duration::from_millis(20);
 /// The version a victim reports for the old and the new file.
 const OLD_VERSION: u64 = 1;
 const NEW_VERSION: u64 = 2;
@@ -92,11 +93,15 @@ impl Materials {
             new_build_id: String::new(),
         };
         Ok(match target {
-            Target::Lib => plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755),
+            Target::Lib => Materials {
+                support: vec![("victim-dlopen", embedded::DLOPEN.to_vec())],
+                ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
+            },
             Target::Exe => plain("victim", embedded::EXE_V1, embedded::EXE_V2, 0o755),
             Target::Data => Materials {
                 old: data_file(1, DATA_PAGES),
                 new: data_file(2, DATA_PAGES),
+                support: vec![("victim-mmap", embedded::MMAP.to_vec())],
                 ..plain("data.bin", &[], &[], 0o644)
             },
             Target::LinkedLib => {
@@ -190,8 +195,10 @@ impl Watch {
         }
     }
 
-    /// Starts counting the victim's progress from now, after the update.
-    fn begin(&mut self, victim: &Victim) {
+    /// Starts counting the victim's progress from now, after the update, and asks it to announce
+    /// its next iterations.
+    fn begin(&mut self, victim: &mut Victim) {
+        victim.expect_progress();
         let now = victim.iterations();
         self.base = now;
         self.last = now;
@@ -320,9 +327,12 @@ impl Runner {
         };
         let new_path = base.join("new").join(materials.file_name);
         let program = match scenario.file.target {
-            Target::Lib => Program::Dlopen,
+            Target::Lib => Program::Dlopen(dir.join("victim-dlopen")),
             Target::Exe => Program::Exe,
-            Target::Data => Program::Mmap(scenario.mapping()),
+            Target::Data => Program::Mmap {
+                exe: dir.join("victim-mmap"),
+                mapping: scenario.mapping(),
+            },
             Target::LinkedLib => Program::Linked(dir.join(linked_victim(scenario.binding()).0)),
             Target::Interp => Program::Interp {
                 exe: dir.join("victim-interp"),
@@ -374,6 +384,11 @@ impl Runner {
             watches.push(Watch::new(first, victim.maps()));
             victims.push(victim);
         }
+        // Ready victims wait to be released, so that starting the next ones is not slowed down by
+        // those already spinning; the update comes once every one of them runs its loop.
+        for victim in &mut victims {
+            victim.release_and_wait(READY_TIMEOUT)?;
+        }
         let jitter = self.rng.u64(0..=MAX_JITTER_MICROS);
         std::thread::sleep(Duration::from_micros(jitter));
         if let Ok(log) = &mut self.kernel_log {
@@ -401,9 +416,6 @@ impl Runner {
             }
         };
         let update_us = start.elapsed().as_micros() as u64;
-        for victim in &victims {
-            victim.mark_updated();
-        }
 
         // Observed whatever became of the update: a command may damage the file and then fail.
         observe(&mut victims, &mut watches, start)?;
@@ -474,15 +486,20 @@ fn ready(victim: &mut Victim) -> Result<u64> {
     }
 }
 
-/// Waits up to [`POLL_INTERVAL`] for any victim still undecided to die.
+/// Waits up to [`LOOK_INTERVAL`] for any victim still undecided to die or make progress.
 fn wait_any(victims: &[Victim], watches: &[Watch]) -> Result<()> {
     let mut fds: Vec<PollFd> = victims
         .iter()
         .zip(watches)
         .filter(|(_, watch)| watch.done.is_none())
-        .map(|(victim, _)| PollFd::new(victim.pidfd(), PollFlags::POLLIN))
+        .flat_map(|(victim, _)| {
+            [
+                PollFd::new(victim.pidfd(), PollFlags::POLLIN),
+                PollFd::new(victim.notify_fd(), PollFlags::POLLIN),
+            ]
+        })
         .collect();
-    match wait_fds(&mut fds, POLL_INTERVAL) {
+    match wait_fds(&mut fds, LOOK_INTERVAL) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
         Err(err) => Err(err).context("polling victims"),
     }
@@ -490,7 +507,7 @@ fn wait_any(victims: &[Victim], watches: &[Watch]) -> Result<()> {
 
 /// Watches victims from now until each one's outcome is known.
 fn observe(victims: &mut [Victim], watches: &mut [Watch], start: Instant) -> Result<()> {
-    for (victim, watch) in victims.iter().zip(watches.iter_mut()) {
+    for (victim, watch) in victims.iter_mut().zip(watches.iter_mut()) {
         watch.begin(victim);
     }
     loop {
@@ -503,6 +520,7 @@ fn observe(victims: &mut [Victim], watches: &mut [Watch], start: Instant) -> Res
         wait_any(victims, watches)?;
         for (victim, watch) in victims.iter_mut().zip(watches.iter_mut()) {
             if watch.done.is_none() {
+                victim.drain();
                 watch.look(victim, start)?;
             }
         }

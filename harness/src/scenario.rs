@@ -197,6 +197,16 @@ impl Scenario {
         self.file.victims.unwrap_or(1)
     }
 
+    /// Processes a trial starts: its victims, a new process after the update where the scenario
+    /// has one, and the guard and the command of a command update.
+    pub fn spawns_per_trial(&self) -> u32 {
+        let command = match self.update() {
+            Update::Command(_) => 2,
+            Update::Syscalls(_) => 0,
+        };
+        self.victims() + u32::from(self.file.new_process) + command
+    }
+
     /// Programs that must be on PATH for this scenario to run.
     pub fn required_tools(&self) -> Vec<String> {
         let mut tools: Vec<String> = self

@@ -14,6 +14,7 @@ use crate::environment;
 use crate::error::BadInput;
 use crate::filesystem::{FsKind, Mounted};
 use crate::interrupt;
+use crate::placement;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
 use crate::scenario::{self, Layer, Scenario, Update};
@@ -203,6 +204,7 @@ pub fn run_scenarios(
         .transpose()?;
     let run_dir = mounted.as_ref().map_or(workdir.path(), |m| m.work());
     let mut environment = environment::collect(run_dir);
+    environment.placement = placement::apply();
     if confine::abi().is_err() && args.allow_unconfined {
         environment
             .confinement

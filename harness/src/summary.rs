@@ -87,6 +87,14 @@ pub fn render(result: &ScenarioResult) -> String {
     if let Some(p) = &result.update_us {
         let _ = writeln!(out, "  update took        {}", percentiles(p));
     }
+    if result.trials > 0 {
+        let _ = writeln!(
+            out,
+            "  cost               {} per trial, {} process(es) started per trial",
+            micros(result.us_per_trial),
+            result.spawns_per_trial
+        );
+    }
     if let Some(new) = &result.new_process {
         let _ = writeln!(
             out,

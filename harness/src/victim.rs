@@ -1,33 +1,38 @@
 //! Victim processes: spawning them (in their own process group, killed when the harness dies, never
 //! dumping core), waiting until they are ready, and watching their progress and death without
-//! blocking them. A [`Victim`] kills and reaps its process when dropped, on every path.
+//! blocking them: the harness blocks on each victim's pidfd and on its notification pipe (its
+//! stdout, one byte when it is ready and after each bump of `UPDATED`), never on a timer. A
+//! [`Victim`] kills and reaps its process when dropped, on every path.
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::io::{PipeReader, PipeWriter, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clobber_victims::status::{self, Status};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::error::Interrupted;
 use crate::evidence;
 use crate::interrupt;
+use crate::placement;
 use crate::scenario::Mapping;
+use crate::status::{self, Status};
 use crate::workfile;
 
 /// Which victim program runs, and how it uses its target.
 #[derive(Clone, Debug)]
 pub enum Program {
-    /// The dlopen loop (the harness re-executed as `clobber victim dlopen`).
-    Dlopen,
+    /// The dlopen victim at this path (`victim-dlopen`).
+    Dlopen(PathBuf),
     /// The victim executable, run from the target path itself.
     Exe,
-    /// The mmap reader (the harness re-executed as `clobber victim mmap`).
-    Mmap(Mapping),
+    /// The mmap victim at `exe` (`victim-mmap`), mapping the target this way.
+    Mmap { exe: PathBuf, mapping: Mapping },
     /// The executable at this path, linked against the target library: `victim-linked`, or
     /// `victim-linked-lazy`, which calls one function first after [`Victim::mark_updated`].
     Linked(PathBuf),
@@ -44,10 +49,17 @@ pub enum Program {
 /// dynamic loader's trace (e.g. `bindings`) lands in their stderr files in the work dir.
 pub const VICTIM_LD_DEBUG: &str = "CLOBBER_VICTIM_LD_DEBUG";
 
+/// The variable in which victims get the harness's pid (read by `victims/common/report.rs`).
+const HARNESS_PID: &str = "CLOBBER_HARNESS_PID";
+
 /// A running victim.
 pub struct Victim {
     child: Child,
     pidfd: OwnedFd,
+    /// The read end of the victim's notification pipe (its stdout), non-blocking.
+    notify: PipeReader,
+    /// The write end of the victim's stdin: closing it releases the victim into its loop.
+    hold: Option<PipeWriter>,
     status: Status,
     stderr: PathBuf,
     reaped: Option<ExitStatus>,
@@ -110,15 +122,13 @@ impl Victim {
                 command.arg(status_path);
                 command
             }
-            Program::Dlopen => {
-                let mut command = Command::new(self_exe()?);
-                command.args(["victim", "dlopen"]);
+            Program::Dlopen(exe) => {
+                let mut command = Command::new(exe);
                 command.arg(target).arg(status_path);
                 command
             }
-            Program::Mmap(mapping) => {
-                let mut command = Command::new(self_exe()?);
-                command.args(["victim", "mmap", "--mapping"]);
+            Program::Mmap { exe, mapping } => {
+                let mut command = Command::new(exe);
                 command.arg(match *mapping {
                     Mapping::Shared => "shared",
                     Mapping::Private => "private",
@@ -133,32 +143,21 @@ impl Victim {
         }
         let stderr = workfile::create(stderr_path, 0o644)
             .with_context(|| format!("creating {}", stderr_path.display()))?;
+        let (notify, notify_writer) = std::io::pipe().context("making a notification pipe")?;
+        fcntl(notify.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .context("making the notification pipe non-blocking")?;
+        let (hold_reader, hold) = std::io::pipe().context("making a release pipe")?;
         command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(hold_reader)
+            .stdout(notify_writer)
             .stderr(stderr);
-        let harness = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // Own process group: a terminal's Ctrl-C reaches the harness, which ends victims.
-                if libc::setpgid(0, 0) != 0
-                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // A harness that died between fork and prctl sent no parent-death signal.
-                if libc::getppid() != harness {
-                    libc::_exit(137);
-                }
-                let zero = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::setrlimit(libc::RLIMIT_CORE, &zero);
-                Ok(())
-            });
-        }
+        // Own process group: a terminal's Ctrl-C reaches the harness, which ends victims. The
+        // victim itself sets its parent-death signal, checks that its parent is still this
+        // harness and gives up core dumps (`victims/common/report.rs`), so that no code runs
+        // between fork and exec and the spawn is a vfork (posix_spawn), not a copy of the harness.
+        command
+            .process_group(0)
+            .env(HARNESS_PID, std::process::id().to_string());
         let child = command
             .spawn()
             .with_context(|| format!("starting victim {program:?} on {}", target.display()))?;
@@ -171,9 +170,24 @@ impl Victim {
                 return Err(err);
             }
         };
+        // The write end went to the child with `command`, dropped here: once the victim is gone the
+        // pipe reads end-of-file.
+        drop(command);
+        if let Some(set) = placement::victim_cpus() {
+            // SAFETY: a valid cpu_set_t of the size passed, for our own child.
+            unsafe {
+                libc::sched_setaffinity(
+                    child.id() as libc::pid_t,
+                    std::mem::size_of_val(&set),
+                    &set,
+                )
+            };
+        }
         Ok(Victim {
             child,
             pidfd,
+            notify,
+            hold: Some(hold),
             status,
             stderr: stderr_path.to_path_buf(),
             reaped: None,
@@ -195,10 +209,61 @@ impl Victim {
         self.status.get(status::SEEN)
     }
 
-    /// Tells the victim that the update has finished (status word `UPDATED`), for victims that
-    /// do something only afterwards.
-    pub fn mark_updated(&self) {
-        self.status.set(status::UPDATED, 1);
+    /// Releases a ready victim into its loop.
+    pub fn release(&mut self) {
+        self.hold = None;
+    }
+
+    /// Releases a ready victim and waits, at most `timeout`, until it has run an iteration of
+    /// its loop (or died: the caller's observation will see it).
+    pub fn release_and_wait(&mut self, timeout: Duration) -> Result<()> {
+        self.release();
+        let deadline = Instant::now() + timeout;
+        let before = self.iterations();
+        while self.iterations() == before && self.reaped.is_none() {
+            if interrupt::requested() {
+                return Err(Interrupted.into());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("victim {} made no progress after its release", self.pid());
+            }
+            let mut fds = [
+                PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
+            ];
+            match wait_fds(&mut fds, left) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(err) => return Err(err).context("waiting for the victim to run"),
+            }
+            let died = fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN));
+            self.drain();
+            if died {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Bumps the status word `UPDATED`: the update has finished (victims that do something only
+    /// afterwards, like the lazy linked victim, read it), and the victim announces its next few
+    /// iterations on its notification pipe.
+    pub fn expect_progress(&mut self) {
+        self.drain();
+        self.status.bump(status::UPDATED);
+    }
+
+    /// The read end of the victim's notification pipe, readable when it has something to say.
+    pub fn notify_fd(&self) -> BorrowedFd<'_> {
+        self.notify.as_fd()
+    }
+
+    /// Reads what the notification pipe holds, without blocking.
+    pub fn drain(&mut self) {
+        let mut buffer = [0u8; 64];
+        while matches!(self.notify.read(&mut buffer), Ok(n) if n > 0) {}
     }
 
     /// Its file mappings now, from /proc/PID/maps; empty when they cannot be read.
@@ -221,7 +286,8 @@ impl Victim {
         text.lines().next_back().map(clip)
     }
 
-    /// Waits until the victim is ready or dead, at most `timeout`.
+    /// Waits until the victim is ready or dead, at most `timeout`, blocking on its pidfd and its
+    /// notification pipe.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Readiness> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -231,10 +297,11 @@ impl Victim {
             if self.status.get(status::STATE) == status::READY {
                 return Ok(Readiness::Ready(self.status.get(status::FIRST)));
             }
-            if let Some(exit) = self.wait_death(Duration::from_micros(200))? {
+            if let Some(exit) = self.wait_death(Duration::ZERO)? {
                 return Ok(Readiness::Died(exit));
             }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 bail!(
                     "victim {} not ready after {:?}{}",
                     self.pid(),
@@ -243,6 +310,14 @@ impl Victim {
                         .map(|l| format!(": {l}"))
                         .unwrap_or_default()
                 );
+            }
+            let mut fds = [
+                PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
+            ];
+            match wait_fds(&mut fds, left) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => self.drain(),
+                Err(err) => return Err(err).context("waiting for the victim to be ready"),
             }
         }
     }
@@ -302,9 +377,4 @@ fn clip(line: &str) -> String {
 /// milliseconds, which would dominate a trial's cost).
 pub fn wait_fds(fds: &mut [PollFd], timeout: Duration) -> nix::Result<i32> {
     ppoll(fds, Some(TimeSpec::from_duration(timeout)), None)
-}
-
-/// The harness's own executable, re-executed for the dlopen and mmap victims.
-fn self_exe() -> Result<PathBuf> {
-    std::env::current_exe().context("locating the clobber executable")
 }

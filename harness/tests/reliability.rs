@@ -122,7 +122,7 @@ fn a_victim_that_stops_progressing_is_hung_after_a_bounded_time() {
     scenario_file(
         &scenarios,
         "stop-victim",
-        "description = \"d\"\nexplanation = \"e\"\ncommand = [\"pkill\", \"-STOP\", \"-f\", \"^[^ ]+ victim dlopen {target}\"]\ntarget = \"lib\"\n[expect]\noutcomes = [\"hung\"]\nshare = \"all\"\n",
+        "description = \"d\"\nexplanation = \"e\"\ncommand = [\"pkill\", \"-STOP\", \"-f\", \"^[^ ]+/victim-dlopen {target}\"]\ntarget = \"lib\"\n[expect]\noutcomes = [\"hung\"]\nshare = \"all\"\n",
     );
     let started = Instant::now();
     let output = dir

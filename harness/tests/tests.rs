@@ -238,6 +238,25 @@ fn bench_measures_rates_next_to_the_floor_and_memory() {
         report["floor_per_second"].as_f64().unwrap() > 0.0,
         "{report}"
     );
+    assert!(
+        report["c_floor_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "the C floor needs a C compiler (apt-get install gcc): {report}"
+    );
+    let rate = &report["rates"][0];
+    assert!(
+        rate["over_c_floor_per_spawn"].as_f64().unwrap() > 0.0,
+        "{rate}"
+    );
+    assert_eq!(
+        rate["outcomes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        5,
+        "{rate}"
+    );
     let rates = report["rates"].as_array().unwrap();
     assert_eq!(rates.len(), 2);
     assert_eq!(rates[1]["scenario"], "install-over-lib");
