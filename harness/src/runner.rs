@@ -44,7 +44,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_JITTER_MICROS: u64 = 500;
 /// How long one wait for the victims lasts at most: they wake the harness when they die or make
 /// progress, so this only paces the checks for hung victims.
-const LOOK_INTERVAL: Duration = Duration::from_millis(20);
+const LOOK_INTERVAL: Duration = Duration::from_millis(1);
 /// The version a victim reports for the old and the new file.
 const OLD_VERSION: u64 = 1;
 const NEW_VERSION: u64 = 2;

@@ -152,7 +152,7 @@ pub fn run(argv: &[String], dir: &Path, confine: Option<&Path>) -> Result<Update
 }
 
 /// How long one wait for the command lasts before the interrupt flag and the timeout are checked.
-const POLL: Duration = Duration::from_millis(20);
+const POLL: Duration = Duration::from_millis(1);
 
 /// A guarded command's process group: killed, and its guard reaped, when dropped.
 struct Group {

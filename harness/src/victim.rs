@@ -49,6 +49,12 @@ pub enum Program {
 /// dynamic loader's trace (e.g. `bindings`) lands in their stderr files in the work dir.
 pub const VICTIM_LD_DEBUG: &str = "CLOBBER_VICTIM_LD_DEBUG";
 
+/// The longest a wait for a victim blocks before the harness looks again on its own: victims wake
+/// it through their pidfd and notification pipe, but under emulation a wake-up from a spinning
+/// victim on the one vCPU can wait for the scheduler for seconds (seen on Linux 6.12 and 7.2
+/// under TCG), so the harness also wakes on a timer.
+const WAKE_AT_LEAST: Duration = Duration::from_millis(1);
+
 /// The variable in which victims get the harness's pid (read by `victims/common/report.rs`).
 const HARNESS_PID: &str = "CLOBBER_HARNESS_PID";
 
@@ -232,7 +238,7 @@ impl Victim {
                 PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
             ];
-            match wait_fds(&mut fds, left) {
+            match wait_fds(&mut fds, left.min(WAKE_AT_LEAST)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(err) => return Err(err).context("waiting for the victim to run"),
             }
@@ -315,7 +321,7 @@ impl Victim {
                 PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
             ];
-            match wait_fds(&mut fds, left) {
+            match wait_fds(&mut fds, left.min(WAKE_AT_LEAST)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => self.drain(),
                 Err(err) => return Err(err).context("waiting for the victim to be ready"),
             }
