@@ -347,14 +347,26 @@ fn describe(bytes: &[u8], offset: u64) -> Result<String, u64> {
         return Ok("bytes of a file that is not a 64-bit ELF file".into());
     };
     if let Some(vaddr) = elf::vaddr_of_offset(bytes, offset) {
-        let symbol = elf::symbols(bytes)
+        // The smallest symbols covering it; functions the compiler merged (same address and
+        // size) are all named, e.g. "`victim_late` = `victim_version`".
+        let covering: Vec<elf::Symbol> = elf::symbols(bytes)
             .into_iter()
             .filter(|symbol| symbol.covers(vaddr))
-            .min_by_key(|symbol| symbol.size);
-        if let Some(symbol) = symbol {
-            return Ok(match vaddr - symbol.value {
-                0 => format!("`{}`", symbol.name),
-                delta => format!("`{}`+{delta:#x}", symbol.name),
+            .collect();
+        let smallest = covering.iter().map(|symbol| symbol.size).min();
+        let mut names: Vec<&elf::Symbol> = covering
+            .iter()
+            .filter(|symbol| Some(symbol.size) == smallest)
+            .collect();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        names.dedup_by(|a, b| a.name == b.name);
+        if let Some(first) = names.first() {
+            let named: Vec<String> = names.iter().map(|s| format!("`{}`", s.name)).collect();
+            let named = named.join(" = ");
+            return Ok(match vaddr - first.value {
+                0 => named,
+                delta if names.len() == 1 => format!("{named}+{delta:#x}"),
+                delta => format!("({named})+{delta:#x}"),
             });
         }
         if let Some(section) = sections.iter().find(|s| s.holds_vaddr(vaddr)) {
