@@ -7,6 +7,8 @@ use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use crate::evidence;
+
 /// The inode `path` has now, None when it no longer exists, or an error when it cannot be read.
 fn current_inode(path: &Path) -> std::io::Result<Option<u64>> {
     match fs::metadata(path) {
@@ -23,14 +25,9 @@ pub fn restart_visible(pid: u32, target: &Path, old_inode: u64) -> Option<bool> 
     let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
     let now = current_inode(target).ok()?;
     let target = target.to_string_lossy();
-    let visible = maps.lines().any(|line| {
-        let fields: Vec<&str> = line.splitn(6, ' ').collect();
-        let (Some(inode), Some(path)) = (fields.get(4), fields.get(5)) else {
-            return false;
-        };
-        let path = path.trim_start();
-        let ours = inode.parse::<u64>().ok() == Some(old_inode) && path.starts_with(&*target);
-        ours && (path.ends_with("(deleted)") || now != Some(old_inode))
+    let visible = evidence::parse_maps(&maps).iter().any(|mapping| {
+        let ours = mapping.inode == old_inode && mapping.path.starts_with(&*target);
+        ours && (mapping.path.ends_with("(deleted)") || now != Some(old_inode))
     });
     Some(visible)
 }

@@ -291,6 +291,8 @@ pub struct Mapping {
     pub end: u64,
     /// The file offset mapped at `start`.
     pub offset: u64,
+    /// The inode of the mapped file.
+    pub inode: u64,
     /// The path as the kernel shows it: it may hold spaces and end in ` (deleted)`.
     pub path: String,
 }
@@ -310,13 +312,15 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
             let (start, end) = (hex(start)?, hex(end)?);
             let _perms = field();
             let offset = hex(field())?;
-            let (_device, _inode) = (field(), field());
+            let _device = field();
+            let inode = field().parse().ok()?;
             // The path is the rest after the padding, spaces and all.
             let path = rest.trim_start();
             (!path.is_empty() && start < end).then(|| Mapping {
                 start,
                 end,
                 offset,
+                inode,
                 path: path.to_string(),
             })
         })
@@ -716,6 +720,7 @@ mod tests {
                 start: 0x7f3a_9c21_1000,
                 end: 0x7f3a_9c21_2000,
                 offset: 0x10000,
+                inode: 77,
                 path: "/tmp/clobber x/libvictim.so (deleted)".into(),
             }
         );

@@ -371,7 +371,6 @@ impl Runner {
         let old_inode = fs::metadata(target)?.ino();
         let mut victims = Vec::with_capacity(setup.victims as usize);
         let mut watches = Vec::with_capacity(setup.victims as usize);
-        let mut firsts = Vec::with_capacity(setup.victims as usize);
         for index in 0..setup.victims {
             let mut victim = Victim::spawn(
                 &setup.program,
@@ -380,7 +379,6 @@ impl Runner {
                 &setup.dir.join(format!("stderr-{index}")),
             )?;
             let first = ready(&mut victim)?;
-            firsts.push(first);
             watches.push(Watch::new(first, victim.maps()));
             victims.push(victim);
         }
@@ -424,6 +422,7 @@ impl Runner {
             Err(_) => Vec::new(),
         };
         let mut messages: Vec<String> = update.message().map(String::from).into_iter().collect();
+        let old_first = watches.first().map(|watch| watch.first);
         let mut records = Vec::with_capacity(victims.len());
         for (victim, watch) in victims.iter().zip(watches) {
             let (fate, died) = watch.done.expect("observe decides every victim");
@@ -457,7 +456,7 @@ impl Runner {
         let new_process = match (setup.new_process, victims.first_mut(), records.first()) {
             (true, Some(old), Some(record)) => {
                 let alive = record.death.is_none() && record.fate != Outcome::Hung;
-                Some(start_new_process(old, alive.then_some(firsts[0]), setup)?)
+                Some(start_new_process(old, old_first.filter(|_| alive), setup)?)
             }
             _ => None,
         };

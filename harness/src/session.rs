@@ -205,7 +205,9 @@ pub fn run_scenarios(
     let run_dir = mounted.as_ref().map_or(workdir.path(), |m| m.work());
     let mut environment = environment::collect(run_dir);
     environment.placement = placement::apply();
-    if confine::abi().is_err() && args.allow_unconfined {
+    // Whether the kernel can confine update commands, asked once for the whole run.
+    let confinable = confine::abi();
+    if confinable.is_err() && args.allow_unconfined {
         environment
             .confinement
             .push_str("; commands ran unconfined (--allow-unconfined)");
@@ -287,7 +289,7 @@ pub fn run_scenarios(
                 "it writes an overlay's lower layer: run it with --fs overlay".into(),
             )
         } else if let (Update::Command(_), Err(why), false) =
-            (scenario.update(), confine::abi(), args.allow_unconfined)
+            (scenario.update(), &confinable, args.allow_unconfined)
         {
             bar.inc(u64::from(trials));
             ScenarioResult::not_run(
@@ -297,7 +299,7 @@ pub fn run_scenarios(
             )
         } else if missing.is_empty() {
             let started = Instant::now();
-            let confined = confine::abi().is_ok().then(|| workdir.path().to_path_buf());
+            let confined = confinable.is_ok().then(|| workdir.path().to_path_buf());
             let mut runner = Runner::new(run_dir, seed)
                 .with_overlay(overlay)
                 .with_confinement(confined);

@@ -215,42 +215,57 @@ impl Victim {
         self.status.get(status::SEEN)
     }
 
-    /// Releases a ready victim into its loop.
-    pub fn release(&mut self) {
+    /// Releases a ready victim into its loop and waits, at most `timeout`, until it has run an
+    /// iteration of it (or died: the caller's observation will see it).
+    pub fn release_and_wait(&mut self, timeout: Duration) -> Result<()> {
         self.hold = None;
+        let before = self.iterations();
+        self.wait_for(timeout, "made no progress after its release", |v| {
+            v.iterations() != before
+        })
+        .map(drop)
     }
 
-    /// Releases a ready victim and waits, at most `timeout`, until it has run an iteration of
-    /// its loop (or died: the caller's observation will see it).
-    pub fn release_and_wait(&mut self, timeout: Duration) -> Result<()> {
-        self.release();
+    /// Waits until `done` holds or the victim dies (Ok(false)), blocking on its pidfd and its
+    /// notification pipe; after `timeout` it is an error saying the victim `what`.
+    fn wait_for(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Victim) -> bool,
+    ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
-        let before = self.iterations();
-        while self.iterations() == before && self.reaped.is_none() {
+        loop {
             if interrupt::requested() {
                 return Err(Interrupted.into());
             }
+            if done(self) {
+                return Ok(true);
+            }
+            if self.wait_death(Duration::ZERO)?.is_some() {
+                return Ok(false);
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("victim {} made no progress after its release", self.pid());
+                bail!(
+                    "victim {} {what} after {timeout:?}{}",
+                    self.pid(),
+                    self.stderr_line()
+                        .map(|l| format!(": {l}"))
+                        .unwrap_or_default()
+                );
             }
             let mut fds = [
                 PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
             ];
             match wait_fds(&mut fds, left.min(WAKE_AT_LEAST)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(err) => return Err(err).context("waiting for the victim to run"),
-            }
-            let died = fds[0]
-                .revents()
-                .is_some_and(|r| r.contains(PollFlags::POLLIN));
-            self.drain();
-            if died {
-                return Ok(());
+                Ok(_) | Err(nix::errno::Errno::EINTR) => self.drain(),
+                Err(err) => {
+                    return Err(err).with_context(|| format!("waiting for victim {}", self.pid()))
+                }
             }
         }
-        Ok(())
     }
 
     /// Bumps the status word `UPDATED`: the update has finished (victims that do something only
@@ -292,40 +307,15 @@ impl Victim {
         text.lines().next_back().map(clip)
     }
 
-    /// Waits until the victim is ready or dead, at most `timeout`, blocking on its pidfd and its
-    /// notification pipe.
+    /// Waits until the victim is ready or dead, at most `timeout`.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Readiness> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if interrupt::requested() {
-                return Err(Interrupted.into());
-            }
-            if self.status.get(status::STATE) == status::READY {
-                return Ok(Readiness::Ready(self.status.get(status::FIRST)));
-            }
-            if let Some(exit) = self.wait_death(Duration::ZERO)? {
-                return Ok(Readiness::Died(exit));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                bail!(
-                    "victim {} not ready after {:?}{}",
-                    self.pid(),
-                    timeout,
-                    self.stderr_line()
-                        .map(|l| format!(": {l}"))
-                        .unwrap_or_default()
-                );
-            }
-            let mut fds = [
-                PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
-            ];
-            match wait_fds(&mut fds, left.min(WAKE_AT_LEAST)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => self.drain(),
-                Err(err) => return Err(err).context("waiting for the victim to be ready"),
-            }
-        }
+        let ready = |v: &Victim| v.status.get(status::STATE) == status::READY;
+        Ok(
+            match (self.wait_for(timeout, "not ready", ready)?, self.reaped) {
+                (false, Some(exit)) => Readiness::Died(exit),
+                _ => Readiness::Ready(self.status.get(status::FIRST)),
+            },
+        )
     }
 
     /// The victim's scheduler state (`R` running, `S`/`D` sleeping, `T` stopped, ...) and the CPU

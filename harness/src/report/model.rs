@@ -303,6 +303,8 @@ fn environments(runs: &[Run]) -> Table {
         "CPU",
         "memory",
         "distribution",
+        "writer and victims",
+        "commands confined",
         "clobber",
         "results files",
     ]
@@ -321,6 +323,8 @@ fn environments(runs: &[Run]) -> Table {
                 format!("{} × {}", env.cpus, env.cpu),
                 format!("{} MiB", env.memory_mib),
                 env.distribution.clone(),
+                env.placement.clone(),
+                env.confinement.clone(),
                 env.clobber_version.clone(),
                 run.sources.join("\n"),
             ]
