@@ -71,14 +71,28 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD ARGS")]
         command: Vec<String>,
     },
-    /// Write REPORT.md and report.html from every results file below a directory.
+    /// Write REPORT.md, DETAILS.md, report.html and the charts as SVG files from every results
+    /// file below a directory.
+    ///
+    /// REPORT.md has the findings, one table of scenarios × runs and the commands that reproduce
+    /// the data; DETAILS.md the per-scenario rates, times to death, evidence and environments;
+    /// report.html both, as a heat map with charts. Each chart is also written as
+    /// outcomes-<target>.svg and time-to-death-<target>.svg (charts of an earlier report there
+    /// that this one does not have are removed).
     Report {
         /// Directory of results files, searched recursively (e.g. one subfolder per CI runner).
         #[arg(long, value_name = "DIR", default_value = "results")]
         results: PathBuf,
-        /// Where to write REPORT.md and report.html (default: the results directory).
+        /// Where to write the report (default: the results directory).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Only these scenarios, comma-separated (e.g. cp-over-interp,install-over-interp).
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        scenarios: Vec<String>,
+        /// Only the runs whose label contains one of these, comma-separated (e.g. tmpfs, 5.10,
+        /// qemu); a label reads `<kernel release> (<virtualization>, <filesystem>, machine <id>)`.
+        #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+        runs: Vec<String>,
     },
     /// Measure trials per second next to the floor (spawn, load, exit) and memory over a long run.
     Bench {
@@ -252,9 +266,15 @@ pub fn run() -> Result<ExitCode> {
             run,
             command,
         } => check_command(target, fail_unsafe, &run, command),
-        Command::Report { results, out } => {
+        Command::Report {
+            results,
+            out,
+            scenarios,
+            runs,
+        } => {
             let out = out.as_deref().unwrap_or(&results);
-            for path in report::write(&results, out)? {
+            let filter = report::Filter { scenarios, runs };
+            for path in report::write(&results, out, &filter)? {
                 println!("wrote {}", path.display());
             }
             Ok(ExitCode::SUCCESS)

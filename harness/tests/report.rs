@@ -1,6 +1,9 @@
 //! Tests of `clobber report`: a report of a real suite run shows the real outcomes, the same
-//! results give the same bytes, runs of one kernel on two machines stay apart, bad input exits 2
-//! naming the file, and report.html loads in a real headless browser (Debian's chromium).
+//! results give the same bytes, the committed report regenerates byte-identically from the
+//! committed results, runs of one kernel on two machines stay apart, focused reports keep what
+//! they name, bad input exits 2 naming the file, every chart file parses as XML, and
+//! report.html lays out in a real headless browser (Debian's chromium) at phone and desktop
+//! width with no console error, no backtick, no clipped chart label and no sideways scrolling.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,15 +16,20 @@ use crate::util::{assert_ok, Dir};
 impl Dir {
     /// Runs `clobber report --results RESULTS --out OUT` and returns its output.
     fn report(&self, results: &Path, out: &Path) -> Output {
-        self.clobber(&[
+        self.focused_report(results, out, &[])
+    }
+
+    /// Runs `clobber report --results RESULTS --out OUT EXTRA...` and returns its output.
+    fn focused_report(&self, results: &Path, out: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![
             "report",
             "--results",
             results.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-        ])
-        .output()
-        .expect("run clobber report")
+        ];
+        args.extend_from_slice(extra);
+        self.clobber(&args).output().expect("run clobber report")
     }
 
     /// Runs `clobber suite --trials N` into this test's results dir.
@@ -45,6 +53,16 @@ impl Dir {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The committed results directory of the repository.
+fn committed() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../results")
+}
+
+/// The row of scenario `name` in REPORT.md's table, as its cells.
+fn scenario_row<'a>(markdown: &'a str, name: &str) -> Vec<&'a str> {
+    row(markdown, &format!("[{name}](DETAILS.md#{name})"))
 }
 
 /// The markdown table row whose first cell is `first`, as its cells.
@@ -91,37 +109,44 @@ fn report_of_a_real_suite_shows_the_measured_outcomes() {
     let output = dir.report(&dir.results(), &out);
     assert_ok(&output);
     let markdown = read(&out.join("REPORT.md"));
+    let details = read(&out.join("DETAILS.md"));
     let (_, file) = dir.results_file();
     let env = &file["environment"];
     let machine = env["machine_id"].as_str().unwrap();
     assert_eq!(machine.len(), 8, "{env}");
-    let label = format!(
-        "{} ({}, {}, machine {machine})",
-        env["kernel_release"].as_str().unwrap(),
+    let release = env["kernel_release"].as_str().unwrap();
+    let heading = format!(
+        "| scenario | update | {release}<br>{}, {} |",
+        env["filesystem"].as_str().unwrap(),
         match env["virtualization"].as_str().unwrap() {
             "none" => "no VM",
             other => other,
         },
-        env["filesystem"].as_str().unwrap()
     );
-    assert!(markdown.contains(&format!("### {label}\n")), "{markdown}");
-    // Headline: columns are update method, exe, lib, linked-lib, interp, data; a cell that holds
-    // several scenarios names each.
-    let cp = row(&markdown, "cp (truncate-write)");
-    assert_eq!(cp[1], "refused", "{cp:?}");
-    assert!(cp[2].contains("crashes "), "{cp:?}");
-    assert!(cp[3].contains("crashes "), "{cp:?}");
-    for method in ["install (unlink-create)", "mv, dpkg, rpm (temp-rename)"] {
-        let cells = row(&markdown, method);
-        for cell in &cells[1..5] {
-            assert!(
-                cell.contains("safe") && !cell.contains("crashes"),
-                "{cells:?}"
-            );
-        }
+    assert!(markdown.contains(&heading), "{heading}\n{markdown}");
+    // One row per scenario: the update and the kind of most trials with k/n.
+    assert_eq!(
+        scenario_row(&markdown, "cp-over-exe")[1..],
+        ["cp (truncate-write)", "refused 5/5"]
+    );
+    assert!(scenario_row(&markdown, "cp-over-lib")[2].starts_with("crash "));
+    for name in ["install-over-lib", "rename-over-lib", "install-over-interp"] {
+        assert_eq!(scenario_row(&markdown, name)[2], "safe 5/5", "{name}");
     }
-    assert_eq!(row(&markdown, "truncate -s 0 (truncate)")[5], "crashes 5/5");
-    // Per scenario: kernel × outcome with the rate and interval from the file.
+    assert_eq!(
+        scenario_row(&markdown, "tool-redirect-over-lib")[1],
+        "`sh -c 'cat \"$1\" > \"$2\"' sh {new} {target}`"
+    );
+    assert_eq!(
+        scenario_row(&markdown, "truncate-under-mmap")[2],
+        "crash 5/5"
+    );
+    assert!(markdown.contains("## Findings\n\n- Over a running executable, "));
+    assert!(
+        markdown.contains("\nclobber suite --trials 5\n"),
+        "{markdown}"
+    );
+    // Details: per scenario, run × outcome with the rate and interval from the file.
     let exe = &file["scenarios"]
         .as_array()
         .unwrap()
@@ -132,18 +157,23 @@ fn report_of_a_real_suite_shows_the_measured_outcomes() {
         "5/5 = 100.0% [{:.1}–100.0%]",
         exe["ci95_low"].as_f64().unwrap() * 100.0
     );
-    let section = markdown.split("### cp-over-exe\n").nth(1).unwrap();
+    let section = details.split("### cp-over-exe\n").nth(1).unwrap();
     assert!(section.contains("| run | trials | writer:ETXTBSY | as expected |"));
-    assert_eq!(row(section, &label)[1..], ["5", cell.as_str(), "yes"]);
-    let lib = markdown.split("### cp-over-lib\n").nth(1).unwrap();
+    let label = format!("{release} (");
+    let line = section
+        .lines()
+        .find(|l| l.starts_with(&format!("| {label}")))
+        .unwrap();
+    assert!(line.ends_with(&format!("| 5 | {cell} | yes |")), "{line}");
+    let lib = details.split("### cp-over-lib\n").nth(1).unwrap();
     assert!(
         lib.contains("| death p50 | death p90 | death max |"),
         "{lib}"
     );
-    assert!(markdown.contains("## Environments"));
-    assert!(markdown.contains("Only one run: nothing to compare yet."));
+    assert!(details.contains("## Environments"));
     let html = read(&out.join("report.html"));
     assert!(html.contains("<svg"), "no chart in report.html");
+    assert!(out.join("outcomes-lib.svg").exists() && out.join("time-to-death-lib.svg").exists());
 }
 
 #[test]
@@ -154,28 +184,153 @@ fn same_results_give_the_same_bytes_and_two_machines_stay_apart() {
     let (first, second) = (dir.path().join("first"), dir.path().join("second"));
     assert_ok(&dir.report(&artifacts, &first));
     assert_ok(&dir.report(&artifacts, &second));
-    for name in ["REPORT.md", "report.html"] {
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&first), names(&second));
+    for name in names(&first) {
         assert!(
-            read(&first.join(name)) == read(&second.join(name)),
+            read(&first.join(&name)) == read(&second.join(&name)),
             "{name} differs between two reports of the same results"
         );
     }
     let markdown = read(&first.join("REPORT.md"));
     for machine in [ours, theirs] {
         assert!(
-            markdown.contains(&format!("machine {machine})\n")),
+            markdown.contains(&format!("<br>machine {machine} |")),
             "run of machine {machine} missing:\n{markdown}"
         );
     }
     assert!(
-        markdown.contains("2 run(s) from 2 results file(s)"),
+        markdown.contains(
+            "in 2 run(s), a run being one kernel release on one machine and \
+             filesystem, read from 2 results file(s)"
+        ),
         "{markdown}"
     );
-    assert!(markdown.contains("runner-a/") && markdown.contains("runner-b/"));
+    let details = read(&first.join("DETAILS.md"));
+    assert!(details.contains("runner-a/") && details.contains("runner-b/"));
     // The default output directory is the results directory, and rerunning reads no output.
     assert_ok(&dir.report(&artifacts, &artifacts));
     assert_ok(&dir.report(&artifacts, &artifacts));
     assert_eq!(read(&artifacts.join("REPORT.md")), markdown);
+}
+
+#[test]
+fn the_committed_report_regenerates_byte_identically_and_fits_a_few_screens() {
+    let dir = Dir::new();
+    let out = dir.path().join("out");
+    assert_ok(&dir.report(&committed(), &out));
+    let mut generated: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    generated.sort();
+    let mut outputs: Vec<String> = std::fs::read_dir(committed())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".json") && !name.starts_with('.'))
+        .collect();
+    outputs.sort();
+    assert_eq!(
+        generated, outputs,
+        "results/ holds other report files than `clobber report` writes: regenerate with \
+         `cargo run -- report`"
+    );
+    for name in &generated {
+        assert!(
+            read(&out.join(name)) == read(&committed().join(name)),
+            "results/{name} is not what `clobber report` makes of the committed results: \
+             regenerate with `cargo run -- report`"
+        );
+    }
+    let lines = read(&out.join("REPORT.md")).lines().count();
+    assert!(lines <= 250, "REPORT.md has {lines} lines, more than 250");
+    let markdown = read(&out.join("REPORT.md"));
+    assert!(markdown.contains("`sh -c 'cat \"$1\" > \"$2\"' sh {new} {target}`"));
+    assert!(markdown.contains("## Reproduce\n\n```sh\n# measured with clobber "));
+}
+
+#[test]
+fn every_chart_file_is_well_formed_svg() {
+    let dir = Dir::new();
+    let out = dir.path().join("out");
+    assert_ok(&dir.report(&committed(), &out));
+    let mut charts = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            let text = read(&path);
+            let doc = roxmltree::Document::parse(&text)
+                .unwrap_or_else(|e| panic!("{} is not XML: {e}", path.display()));
+            let root = doc.root_element();
+            assert_eq!(root.tag_name().name(), "svg", "{}", path.display());
+            assert_eq!(
+                root.tag_name().namespace(),
+                Some("http://www.w3.org/2000/svg"),
+                "{}",
+                path.display()
+            );
+            assert!(root.attribute("viewBox").is_some(), "{}", path.display());
+            charts += 1;
+        }
+    }
+    assert!(out.join("outcomes-lib.svg").exists());
+    assert!(charts >= 2, "only {charts} chart files");
+}
+
+#[test]
+fn a_focused_report_keeps_the_named_scenarios_and_runs() {
+    let dir = Dir::new();
+    let out = dir.path().join("out");
+    let focus = [
+        "--scenarios",
+        "cp-over-interp,install-over-interp",
+        "--runs",
+        "tmpfs",
+    ];
+    assert_ok(&dir.focused_report(&committed(), &out, &focus));
+    let markdown = read(&out.join("REPORT.md"));
+    let rows: Vec<&str> = markdown.lines().filter(|l| l.starts_with("| [")).collect();
+    assert_eq!(rows.len(), 2, "{markdown}");
+    let heading = markdown
+        .lines()
+        .find(|l| l.starts_with("| scenario |"))
+        .unwrap();
+    assert!(
+        heading.contains("tmpfs") && !heading.contains("ext4"),
+        "{heading}"
+    );
+    assert!(
+        markdown
+            .contains("clobber report --scenarios cp-over-interp,install-over-interp --runs tmpfs"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("--scenarios cp-over-interp,install-over-interp\n"),
+        "{markdown}"
+    );
+    let charts: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    assert!(
+        charts.iter().all(|n| n.ends_with("-interp.svg")),
+        "{charts:?}"
+    );
+
+    let output = dir.focused_report(&committed(), &out, &["--scenarios", "no-such-scenario"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-scenario"));
+    let output = dir.focused_report(&committed(), &out, &["--runs", "no-such-kernel"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-kernel"));
 }
 
 #[test]
@@ -208,8 +363,8 @@ fn chromium() -> PathBuf {
         .find(|path| path.exists())
         .unwrap_or_else(|| {
             panic!(
-                "chromium is not installed, and the browser test needs it: run `make test` (which \
-                 installs it) or `apt-get install chromium`"
+                "chromium is not installed, and the browser tests need it: run `make test-deps` \
+                 (which installs it) or `apt-get install chromium`"
             )
         })
 }
@@ -241,29 +396,62 @@ fn run_with_limit(mut command: Command, dir: &Path, limit: Duration) -> (bool, S
     (status.success(), read(&stdout), read(&stderr))
 }
 
-#[test]
-fn report_html_loads_in_headless_chromium_without_console_errors() {
-    let chromium = chromium();
-    let dir = Dir::new();
-    assert_ok(&dir.scenario(&["cp-over-exe", "cp-over-lib", "install-over-lib"], 3));
-    let (artifacts, ours, theirs) = two_machines(&dir);
-    let out = dir.path().join("out");
-    assert_ok(&dir.report(&artifacts, &out));
-    let html = out.join("report.html");
-    let page = read(&html);
-    for external in [
-        "<script",
-        "src=",
-        "url(",
-        "@import",
-        "<link rel=\"stylesheet",
-    ] {
-        assert!(
-            !page.contains(external),
-            "report.html is not self-contained: {external}"
-        );
-    }
-    let profile = dir.path().join("chromium-profile");
+/// Collects errors from the moment the page starts loading.
+const ERRORS_SCRIPT: &str = "<script>window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message)));
+const original = console.error;
+console.error = (...args) => { window.__errors.push(args.join(' ')); original(...args); };
+</script>";
+
+/// Checks the laid-out page and writes the verdict as JSON into `<pre id=verdict>`.
+const CHECK_SCRIPT: &str = "<script>(() => {
+const problems = [];
+const text = document.body.innerText;
+const tick = text.indexOf('`');
+if (tick >= 0) problems.push('backtick in the text: ' + text.slice(Math.max(0, tick - 60), tick + 60));
+const svgs = document.querySelectorAll('svg');
+svgs.forEach((svg, i) => {
+  const box = svg.getBoundingClientRect();
+  svg.querySelectorAll('text').forEach(label => {
+    const r = label.getBoundingClientRect();
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+      problems.push('label ' + JSON.stringify(label.textContent) + ' of chart ' + i + ' is clipped: ' +
+        [r.left, r.right, r.top, r.bottom].map(Math.round) + ' outside ' + [box.left, box.right, box.top, box.bottom].map(Math.round));
+  });
+});
+const scroll = document.documentElement.scrollWidth;
+if (scroll > window.innerWidth) problems.push('the page scrolls sideways: scrollWidth ' + scroll + ' > innerWidth ' + window.innerWidth);
+const verdict = document.createElement('pre');
+verdict.id = 'verdict';
+verdict.textContent = JSON.stringify({width: window.innerWidth, charts: svgs.length,
+  cells: document.querySelectorAll('table.heat td.cell').length, problems, errors: window.__errors});
+document.body.appendChild(verdict);
+})();</script>";
+
+/// Loads `page` in headless chromium in a frame `width` px wide (headless windows are at least
+/// 500 px wide, so the page is the `srcdoc` of a same-origin iframe), and returns the verdict of
+/// [`CHECK_SCRIPT`] run inside it and chromium's console lines.
+fn lay_out(chromium: &Path, page: &Path, width: u32, dir: &Path) -> (Value, Vec<String>) {
+    let run = dir.join(format!("at-{width}"));
+    std::fs::create_dir_all(&run).unwrap();
+    let checked = read(page)
+        .replacen("<head>", &format!("<head>\n{ERRORS_SCRIPT}"), 1)
+        .replacen("</body>", &format!("{CHECK_SCRIPT}\n</body>"), 1)
+        .replace('&', "&amp;")
+        .replace('"', "&quot;");
+    let wrapper = run.join("frame.html");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"margin:0\">\
+             <iframe id=\"page\" style=\"width:{width}px;height:900px;border:0;display:block\" \
+             srcdoc=\"{checked}\"></iframe><script>window.addEventListener('load', () => {{ \
+             const verdict = document.getElementById('page').contentDocument\
+             .getElementById('verdict'); if (verdict) document.body.appendChild(verdict\
+             .cloneNode(true)); }});</script></body></html>"
+        ),
+    )
+    .unwrap();
     let mut command = Command::new(chromium);
     command
         .args([
@@ -274,28 +462,95 @@ fn report_html_loads_in_headless_chromium_without_console_errors() {
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            "--hide-scrollbars",
             "--enable-logging=stderr",
             "--v=0",
             "--dump-dom",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("file://{}", html.display()));
-    let (ok, dom, stderr) = run_with_limit(command, dir.path(), Duration::from_secs(120));
+        .arg(format!("--window-size={},1000", width.max(500) + 40))
+        .arg(format!("--user-data-dir={}", run.join("profile").display()))
+        .arg(format!("file://{}", wrapper.display()));
+    let (ok, dom, stderr) = run_with_limit(command, &run, Duration::from_secs(120));
     assert!(ok, "chromium failed; stderr:\n{stderr}");
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
-    assert!(dom.contains("<h1>clobber report</h1>"), "DOM:\n{dom}");
-    assert!(dom.contains("<svg"), "no chart in the DOM");
-    let (_, file) = dir.results_file();
-    let release = file["environment"]["kernel_release"].as_str().unwrap();
-    for machine in [ours, theirs] {
-        let shown = format!("<h3>{release} (");
-        assert!(dom.contains(&shown), "no headline for {release}");
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    let verdict = dom
+        .split("<pre id=\"verdict\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| {
+            panic!("no verdict at {width} px; the check script did not run:\n{stderr}")
+        });
+    let verdict = verdict
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    (serde_json::from_str(&verdict).unwrap(), console)
+}
+
+#[test]
+fn report_html_fits_phone_and_desktop_widths_in_headless_chromium() {
+    let chromium = chromium();
+    let dir = Dir::new();
+    let out = dir.path().join("out");
+    assert_ok(&dir.report(&committed(), &out));
+    let page = out.join("report.html");
+    let html = read(&page);
+    for external in [
+        "<script",
+        "src=",
+        "url(",
+        "@import",
+        "<link rel=\"stylesheet",
+    ] {
         assert!(
-            dom.contains(&format!("machine {machine})</h3>")),
-            "run of machine {machine} not shown in the DOM"
+            !html.contains(external),
+            "report.html is not self-contained: {external}"
         );
     }
+    for width in [390, 1280] {
+        let (verdict, console) = lay_out(&chromium, &page, width, dir.path());
+        assert!(console.is_empty(), "console at {width} px: {console:#?}");
+        assert_eq!(verdict["width"], width, "{verdict}");
+        assert_eq!(
+            verdict["errors"],
+            Value::Array(vec![]),
+            "at {width} px: {verdict}"
+        );
+        assert_eq!(
+            verdict["problems"],
+            Value::Array(vec![]),
+            "at {width} px: {verdict:#}"
+        );
+        assert!(verdict["charts"].as_u64().unwrap() >= 2, "{verdict}");
+        assert!(verdict["cells"].as_u64().unwrap() > 0, "{verdict}");
+    }
+}
+
+/// The checks must be able to fail: a page that is too wide, with a clipped label and a
+/// backtick, is caught.
+#[test]
+fn the_browser_check_catches_a_bad_page() {
+    let chromium = chromium();
+    let dir = Dir::new();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><head><meta name=\"viewport\" content=\"width=device-width\">\
+         </head><body><p>`raw`</p><div style=\"width:2000px\">wide</div>\
+         <svg viewBox=\"0 0 100 50\" width=\"100\" height=\"50\">\
+         <text x=\"-30\" y=\"20\">cut off</text></svg></body></html>",
+    )
+    .unwrap();
+    let (verdict, _) = lay_out(&chromium, &page, 390, dir.path());
+    let problems = verdict["problems"].to_string();
+    assert!(problems.contains("backtick"), "{problems}");
+    assert!(problems.contains("clipped"), "{problems}");
+    assert!(problems.contains("scrolls sideways"), "{problems}");
 }
 
 #[test]

@@ -1,27 +1,46 @@
-//! report.html: one self-contained page (inline CSS and SVG, no scripts, fonts, images or links
-//! to fetch) with the tables of REPORT.md and the charts of [`super::svg`].
+//! report.html: the page of REPORT.md made visual, self-contained (inline CSS and SVG, no
+//! scripts, fonts or images to fetch): the findings, the table as a colour-coded heat map with
+//! a legend, the charts, the commands that reproduce the data, and the details. Tables scroll
+//! inside their container and charts shrink, so the page itself fits a phone's width.
 
 use std::fmt::Write as _;
 
-use crate::report::markdown::HEADLINE_KEY;
-use crate::report::model::{method_label, Report, Table};
-use crate::report::svg;
+use crate::report::class::Kind;
+use crate::report::markdown::{about, TABLE_KEY};
+use crate::report::model::{Report, ScenarioSection, Table};
+use crate::report::pivot::{self, Cell};
+use crate::report::text::{self, Inline, Rich};
 
 const STYLE: &str = "
+html { -webkit-text-size-adjust: 100%; }
 body { margin: 0; background: #fafafa; color: #1a1a1a;
   font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; background: #ffffff; }
+@media (max-width: 600px) { main { padding: 12px 12px 48px; } }
 h1 { font-size: 28px; margin-bottom: 4px; }
 h2 { margin-top: 40px; border-bottom: 1px solid #dddddd; padding-bottom: 4px; }
 h3 { margin-top: 28px; }
-table { border-collapse: collapse; margin: 12px 0 20px; font-size: 13px; }
+p, li { overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; max-width: 100%; margin: 12px 0 20px; }
+table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #d8d8d8; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
-tbody tr:nth-child(even) { background: #fbfbfb; }
-figure { margin: 16px 0 28px; overflow-x: auto; }
+.heat td { text-align: center; vertical-align: middle; white-space: nowrap; }
+.heat td small { display: block; font-size: 11px; opacity: 0.85; }
+.heat td.differs { outline: 3px solid #111111; outline-offset: -3px; font-weight: 700; }
+.heat th.name { position: sticky; left: 0; background: #ffffff; font-weight: 600; }
+.heat tr.group th { background: #eeeeee; text-align: left; }
+.heat th.run { font-weight: 600; white-space: nowrap; }
+ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 6px 18px; }
+ul.legend li { display: flex; align-items: baseline; gap: 6px; }
+.swatch { display: inline-block; width: 14px; height: 14px; border-radius: 3px;
+  border: 1px solid #bbbbbb; flex: none; transform: translateY(2px); }
+figure { margin: 16px 0 28px; }
+figure svg { display: block; max-width: 100%; height: auto; }
 figcaption { font-size: 13px; color: #555555; margin-top: 6px; }
+pre { background: #f5f5f5; padding: 10px 12px; overflow-x: auto; font-size: 13px; }
 .key, .about { color: #444444; font-size: 14px; }
-code { background: #f2f2f2; padding: 1px 4px; border-radius: 3px; }
+code { background: #f2f2f2; padding: 1px 4px; border-radius: 3px; overflow-wrap: anywhere; }
 ";
 
 /// Text safe inside HTML.
@@ -32,9 +51,19 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+fn rich(parts: &Rich) -> String {
+    parts
+        .iter()
+        .map(|part| match part {
+            Inline::Text(text) => escape(text),
+            Inline::Code(text) => format!("<code>{}</code>", escape(text)),
+        })
+        .collect()
+}
+
 fn table(out: &mut String, table: &Table) {
     let cell = |text: &str| escape(text).replace('\n', "<br>");
-    out.push_str("<table>\n<thead><tr>");
+    out.push_str("<div class=\"scroll\">\n<table>\n<thead><tr>");
     for head in &table.head {
         let _ = write!(out, "<th>{}</th>", cell(head));
     }
@@ -46,7 +75,138 @@ fn table(out: &mut String, table: &Table) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</tbody>\n</table>\n");
+    out.push_str("</tbody>\n</table>\n</div>\n");
+}
+
+fn legend(out: &mut String) {
+    out.push_str("<ul class=\"legend\">\n");
+    for kind in Kind::ALL {
+        let _ = writeln!(
+            out,
+            "<li title=\"{}\"><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
+            escape(kind.meaning()),
+            kind.fill(),
+            kind.name()
+        );
+    }
+    out.push_str(
+        "<li><span class=\"swatch\" style=\"outline:3px solid #111111;outline-offset:-3px\">\
+         </span>differs from most of its row</li>\n</ul>\n",
+    );
+}
+
+fn heat_map(out: &mut String, report: &Report) {
+    let pivot = &report.pivot;
+    out.push_str("<div class=\"scroll\">\n<table class=\"heat\">\n<thead><tr>");
+    out.push_str("<th class=\"name\">scenario</th><th>update</th>");
+    for column in &pivot.columns {
+        let _ = write!(
+            out,
+            "<th class=\"run\" title=\"{}\">{}</th>",
+            escape(&column.label),
+            column
+                .heading()
+                .iter()
+                .map(|line| escape(line))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        );
+    }
+    out.push_str("</tr></thead>\n");
+    for group in &pivot.groups {
+        let _ = writeln!(
+            out,
+            "<tbody>\n<tr class=\"group\"><th colspan=\"{}\" scope=\"rowgroup\">Over {} \
+             (target <code>{}</code>)</th></tr>",
+            pivot.columns.len() + 2,
+            escape(pivot::target_noun(group.target)),
+            group.target
+        );
+        for row in &group.rows {
+            let name = escape(&row.about.name);
+            let update = rich(&vec![row.update.shown()]);
+            let _ = write!(
+                out,
+                "<tr><th class=\"name\" scope=\"row\"><a href=\"#{name}\">{name}</a></th>\
+                 <td>{update}</td>"
+            );
+            for (i, (cell, column)) in row.cells.iter().zip(&pivot.columns).enumerate() {
+                let kind = cell.kind();
+                let (text, title) = match cell {
+                    Cell::Measured(measured) => (
+                        format!(
+                            "{}<small>{}</small>",
+                            escape(&measured.text(group.target)),
+                            escape(&pivot::interval(&measured.rate))
+                        ),
+                        format!(
+                            "{}: {} of {} trials = {}; all outcomes: {}",
+                            kind.name(),
+                            measured.rate.k,
+                            measured.rate.n,
+                            pivot::percent_with_interval(&measured.rate),
+                            measured.headline
+                        ),
+                    ),
+                    Cell::NotRun(reason) => (kind.name().to_string(), format!("not run: {reason}")),
+                    Cell::Missing => ("—".to_string(), "not measured in this run".to_string()),
+                };
+                let differs = if row.differs(i) { " differs" } else { "" };
+                let _ = write!(
+                    out,
+                    "<td class=\"cell{differs}\" style=\"background:{};color:{}\" \
+                     title=\"{}, {}: {}\">{}{text}</td>",
+                    kind.fill(),
+                    kind.ink(),
+                    name,
+                    escape(&column.label),
+                    escape(&title),
+                    if differs.is_empty() { "" } else { "≠ " }
+                );
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n");
+    }
+    out.push_str("</table>\n</div>\n");
+}
+
+fn section(out: &mut String, section: &ScenarioSection) {
+    let about = section.about;
+    let update = rich(&vec![section.update.shown()]);
+    let _ = writeln!(
+        out,
+        "<h4 id=\"{0}\">{0}</h4>\n<p>{1}</p>\n<p class=\"about\">Update: {update} · target: \
+         {2} · victim: {3}.</p>",
+        escape(&about.name),
+        rich(&text::from_markdown(&about.description)),
+        about.target,
+        escape(&about.victim)
+    );
+    table(out, &section.table);
+    let deaths = section
+        .deaths
+        .iter()
+        .map(|(run, death)| format!("{}: {}", escape(run), escape(&death.replace('`', "'"))));
+    let messages = section.messages.iter().map(|(run, message)| {
+        format!(
+            "{}, a dying victim said: <code>{}</code>",
+            escape(run),
+            escape(&message.replace('`', "'"))
+        )
+    });
+    for items in [deaths.collect::<Vec<_>>(), messages.collect()] {
+        if !items.is_empty() {
+            let _ = writeln!(out, "<ul>\n<li>{}</li>\n</ul>", items.join("</li>\n<li>"));
+        }
+    }
+    if !about.explanation.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"about\">{}</p>",
+            rich(&text::from_markdown(about.explanation.trim()))
+        );
+    }
 }
 
 /// Renders `report` as a self-contained HTML page.
@@ -59,107 +219,52 @@ pub fn render(report: &Report) -> String {
     out.push_str("<h1>clobber report</h1>\n");
     let _ = writeln!(
         out,
-        "<p class=\"about\">What overwriting files that running programs map did to those \
-         programs, measured by <code>clobber</code> in {} run(s) from {} results file(s). A run is \
-         one kernel release on one machine and filesystem. Every number comes from the results \
-         files; rates carry 95% Wilson intervals.</p>",
-        report.runs.len(),
-        report.files
+        "<p class=\"about\">{} Rates with intervals, times to death, the evidence of every \
+         death and the environments are in the <a href=\"#details\">details</a>.</p>",
+        escape(&about(report))
     );
-    out.push_str("<h2>Update method × target → outcome</h2>\n");
-    let _ = writeln!(out, "<p class=\"key\">{}</p>", escape(HEADLINE_KEY));
-    for headline in &report.headlines {
-        let _ = writeln!(out, "<h3>{}</h3>", escape(&headline.run));
-        table(&mut out, &headline.table);
+    out.push_str("<h2>Findings</h2>\n<ul>\n");
+    for finding in &report.findings {
+        let _ = writeln!(out, "<li>{}</li>", rich(finding));
     }
-    out.push_str("<h2>Differences between kernels and filesystems</h2>\n");
-    if report.runs.len() < 2 {
-        out.push_str("<p>Only one run: nothing to compare yet.</p>\n");
-    } else if report.differences.is_empty() {
-        out.push_str(
-            "<p>Every scenario had the same dominant outcome in every run that measured it.</p>\n",
-        );
-    } else {
-        out.push_str("<ul>\n");
-        for difference in &report.differences {
-            let _ = write!(
-                out,
-                "<li><strong>{}</strong> (between {}): {}\n<ul>\n",
-                escape(&difference.about.name),
-                escape(&difference.between),
-                escape(&difference.about.description)
-            );
-            for (run, outcome) in &difference.outcomes {
-                let _ = writeln!(
-                    out,
-                    "<li>{}: {}</li>",
-                    escape(run),
-                    escape(outcome).replace('\n', "; ")
-                );
-            }
-            out.push_str("</ul>\n</li>\n");
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("<h2>Outcomes</h2>\n<figure>\n");
-    out.push_str(&svg::outcome_bars(report.runs));
-    out.push_str(
-        "\n<figcaption>Share of trials ending in each outcome; hover a segment for its count. \
-         Colours are the same in every chart.</figcaption>\n</figure>\n",
+    out.push_str("</ul>\n<h2>Outcome per scenario and run</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p class=\"key\">{} Hover a cell for its counts and interval.</p>",
+        escape(TABLE_KEY)
     );
-    out.push_str("<h2>Time to death</h2>\n");
-    match svg::death_times(report.runs) {
-        Some(chart) => {
-            out.push_str("<figure>\n");
-            out.push_str(&chart);
-            out.push_str(
-                "\n<figcaption>Microseconds from the start of the update to the victim's death, \
-                 one dot per trial in which it died (coloured by the more common way of dying in \
-                 that run); the marks are the median and 90th percentile recorded in the results \
-                 file.</figcaption>\n</figure>\n",
-            );
-        }
-        None => out.push_str("<p>No victim died in any run.</p>\n"),
-    }
-    out.push_str("<h2>Scenarios</h2>\n");
-    for section in &report.scenarios {
-        let about = section.about;
+    legend(&mut out);
+    heat_map(&mut out, report);
+    out.push_str("<h2>Charts</h2>\n");
+    for chart in &report.charts {
         let _ = writeln!(
             out,
-            "<h3 id=\"{0}\">{0}</h3>\n<p>{1}</p>\n<p class=\"about\">Method: {2} · target: {3} · \
-             victim: {4}.</p>",
-            escape(&about.name),
-            escape(&about.description),
-            escape(&method_label(&about.method)),
-            about.target,
-            escape(&about.victim)
+            "<figure>\n<h3>{0}</h3>\n{1}\n<figcaption>{2} Also as a file: <a href=\"{3}\">{3}</a>.\
+             </figcaption>\n</figure>",
+            escape(&chart.title),
+            chart.svg,
+            escape(chart.caption),
+            escape(&chart.file),
         );
-        table(&mut out, &section.table);
-        if !section.deaths.is_empty() {
-            out.push_str("<ul>\n");
-            for (run, death) in &section.deaths {
-                let _ = writeln!(out, "<li>{}: {}</li>", escape(run), escape(death));
-            }
-            out.push_str("</ul>\n");
-        }
-        if !section.messages.is_empty() {
-            out.push_str("<ul>\n");
-            for (run, message) in &section.messages {
-                let _ = writeln!(
-                    out,
-                    "<li>{}, a dying victim said: <code>{}</code></li>",
-                    escape(run),
-                    escape(message)
-                );
-            }
-            out.push_str("</ul>\n");
-        }
-        if !about.explanation.is_empty() {
-            let _ = writeln!(
-                out,
-                "<p class=\"about\">{}</p>",
-                escape(about.explanation.trim())
-            );
+    }
+    out.push_str("<h2>Reproduce</h2>\n<pre><code>");
+    for line in &report.reproduce {
+        let _ = writeln!(out, "{}", escape(&line.shell()));
+    }
+    out.push_str("</code></pre>\n<h2 id=\"details\">Details</h2>\n");
+    for group in &report.pivot.groups {
+        let _ = writeln!(
+            out,
+            "<h3>Over {} (target <code>{}</code>)</h3>",
+            escape(pivot::target_noun(group.target)),
+            group.target
+        );
+        for next in report
+            .scenarios
+            .iter()
+            .filter(|s| s.about.target == group.target)
+        {
+            section(&mut out, next);
         }
     }
     out.push_str("<h2>Environments</h2>\n");

@@ -1,14 +1,21 @@
 //! The content of the report, built once from the runs and rendered by both the Markdown and the
-//! HTML writer: the headline tables, one table per scenario, the differences between runs and the
-//! environments. Every cell is text derived from the results files.
+//! HTML writer: the findings, the table of scenarios × runs, the charts, the commands that
+//! reproduce the data, and the details: one table per scenario and the environments. Every cell
+//! is text derived from the results files.
 
 use std::collections::BTreeSet;
 
 use crate::outcome::Outcome;
-use crate::report::class::{self, Class};
+use crate::report::class::Class;
+use crate::report::filter::Filter;
+use crate::report::findings;
+use crate::report::pivot::{Pivot, Row};
+use crate::report::reproduce::{self, Line};
 use crate::report::runs::Run;
+use crate::report::svg::{self, Chart};
+use crate::report::text::Rich;
+use crate::report::update::{Catalogue, Update};
 use crate::results::ScenarioResult;
-use crate::scenario::Target;
 use crate::summary::micros;
 
 /// A table of text cells; a cell's line breaks are kept by both writers.
@@ -19,18 +26,12 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// One run's headline: update method × target → outcome.
-pub struct Headline {
-    /// The run's label.
-    pub run: String,
-    /// Rows: methods; columns: targets.
-    pub table: Table,
-}
-
 /// One scenario across runs.
 pub struct ScenarioSection<'a> {
     /// The most recent entry of the scenario in any run, for its name, description, explanation.
     pub about: &'a ScenarioResult,
+    /// How it updates its target.
+    pub update: Update,
     /// Rows: runs; columns: outcome labels, time to death, new process, verdict.
     pub table: Table,
     /// What dying victims printed, as (run label, message).
@@ -40,48 +41,24 @@ pub struct ScenarioSection<'a> {
     pub deaths: Vec<(String, String)>,
 }
 
-/// A scenario whose dominant outcome class differs between runs that differ in one thing.
-pub struct Difference<'a> {
-    /// What the compared runs differ in, e.g. `kernels, on tmpfs` or `filesystems, on 6.1.0-28`.
-    pub between: String,
-    /// The scenario.
-    pub about: &'a ScenarioResult,
-    /// Per run that measured it: (run label, headline cell).
-    pub outcomes: Vec<(String, String)>,
-}
-
 /// The whole report.
 pub struct Report<'a> {
     /// The runs, sorted.
     pub runs: &'a [Run],
     /// Number of results files read.
     pub files: usize,
-    /// One headline per run.
-    pub headlines: Vec<Headline>,
-    /// One section per scenario name, sorted by name.
+    /// The table: a row per scenario, a column per run.
+    pub pivot: Pivot<'a>,
+    /// The headline findings.
+    pub findings: Vec<Rich>,
+    /// One section per scenario, in the table's order.
     pub scenarios: Vec<ScenarioSection<'a>>,
-    /// Scenarios that behave differently between runs.
-    pub differences: Vec<Difference<'a>>,
     /// One row per run.
     pub environments: Table,
-}
-
-/// The system-call methods in the order the headline lists them, with the tools that update files
-/// the same way.
-const METHODS: [(&str, &str); 5] = [
-    ("truncate-write", "cp"),
-    ("unlink-create", "install"),
-    ("temp-rename", "mv, dpkg, rpm"),
-    ("inplace-write", "dd conv=notrunc, rsync --inplace"),
-    ("truncate", "truncate -s 0"),
-];
-
-/// How the headline names a method: the tools behind a system-call method, or the real command.
-pub fn method_label(method: &str) -> String {
-    match METHODS.iter().find(|(name, _)| *name == method) {
-        Some((name, tools)) => format!("{tools} ({name})"),
-        None => format!("`{method}`"),
-    }
+    /// The commands that produced the data.
+    pub reproduce: Vec<Line>,
+    /// The charts, each also written as a file.
+    pub charts: Vec<Chart>,
 }
 
 fn rate_cell(result: &ScenarioResult, label: &Outcome) -> String {
@@ -98,76 +75,13 @@ fn rate_cell(result: &ScenarioResult, label: &Outcome) -> String {
     }
 }
 
-fn headline(run: &Run) -> Table {
-    let results: Vec<&ScenarioResult> = run.scenarios.values().collect();
-    let targets: BTreeSet<String> = results.iter().map(|r| r.target.to_string()).collect();
-    let targets: Vec<Target> = [
-        Target::Exe,
-        Target::Lib,
-        Target::LinkedLib,
-        Target::Interp,
-        Target::Data,
-    ]
-    .into_iter()
-    .filter(|t| targets.contains(&t.to_string()))
-    .collect();
-    let mut methods: Vec<&str> = METHODS
-        .iter()
-        .map(|(name, _)| *name)
-        .filter(|name| results.iter().any(|r| r.method == *name))
-        .collect();
-    let commands: BTreeSet<&str> = results
-        .iter()
-        .map(|r| r.method.as_str())
-        .filter(|m| !METHODS.iter().any(|(name, _)| name == m))
-        .collect();
-    methods.extend(commands);
-    let mut head = vec!["update method".to_string()];
-    head.extend(targets.iter().map(|t| t.to_string()));
-    let rows = methods
-        .iter()
-        .map(|method| {
-            let mut row = vec![method_label(method)];
-            for target in &targets {
-                let cell: Vec<&ScenarioResult> = results
-                    .iter()
-                    .copied()
-                    .filter(|r| r.method == *method && r.target == *target)
-                    .collect();
-                // A scenario this run could not run (e.g. a lower-layer one off overlay) is
-                // named only when nothing else in the cell ran.
-                let ran: Vec<&ScenarioResult> = cell
-                    .iter()
-                    .copied()
-                    .filter(|r| r.not_run.is_none())
-                    .collect();
-                let cell = if ran.is_empty() { cell } else { ran };
-                row.push(match cell.as_slice() {
-                    [] => "—".to_string(),
-                    [one] => class::headline(one),
-                    many => many
-                        .iter()
-                        .map(|r| format!("{}: {}", r.name, class::headline(r)))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                });
-            }
-            row
-        })
-        .collect();
-    Table { head, rows }
-}
-
-fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
+fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
+    let about = row.about;
+    let name = about.name.as_str();
     let entries: Vec<(&Run, &ScenarioResult)> = runs
         .iter()
         .filter_map(|run| run.scenarios.get(name).map(|r| (run, r)))
         .collect();
-    let about = entries
-        .iter()
-        .map(|(_, r)| *r)
-        .max_by_key(|r| r.finished_at)
-        .expect("a scenario section has at least one entry");
     let labels: BTreeSet<&Outcome> = entries.iter().flat_map(|(_, r)| r.counts.keys()).collect();
     let mut labels: Vec<&Outcome> = labels.into_iter().collect();
     labels.sort_by_key(|label| Class::of(label));
@@ -236,61 +150,11 @@ fn scenario_section<'a>(runs: &'a [Run], name: &str) -> ScenarioSection<'a> {
     }
     ScenarioSection {
         about,
+        update: row.update.clone(),
         table: Table { head, rows },
         messages,
         deaths: death_lines,
     }
-}
-
-/// Scenarios whose dominant outcome differs between kernels on one filesystem, then between
-/// filesystems on one kernel release; scenarios a run did not run are left out.
-fn differences<'a>(sections: &[ScenarioSection<'a>], runs: &'a [Run]) -> Vec<Difference<'a>> {
-    let filesystems: BTreeSet<&str> = runs
-        .iter()
-        .map(|r| r.environment.filesystem.as_str())
-        .collect();
-    let releases: BTreeSet<&str> = runs
-        .iter()
-        .map(|r| r.environment.kernel_release.as_str())
-        .collect();
-    let mut groups: Vec<(String, Vec<&Run>)> = Vec::new();
-    for fs in filesystems {
-        let group: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.environment.filesystem == fs)
-            .collect();
-        groups.push((format!("kernels, on {fs}"), group));
-    }
-    for release in releases {
-        let group: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.environment.kernel_release == release)
-            .collect();
-        groups.push((format!("filesystems, on {release}"), group));
-    }
-    let mut found = Vec::new();
-    for (between, group) in groups.into_iter().filter(|(_, g)| g.len() > 1) {
-        for section in sections {
-            let measured: Vec<(&Run, &ScenarioResult)> = group
-                .iter()
-                .filter_map(|run| run.scenarios.get(&section.about.name).map(|r| (*run, r)))
-                .filter(|(_, r)| r.not_run.is_none())
-                .collect();
-            let dominant: BTreeSet<Option<Class>> =
-                measured.iter().map(|(_, r)| class::dominant(r)).collect();
-            if dominant.len() > 1 {
-                found.push(Difference {
-                    between: between.clone(),
-                    about: section.about,
-                    outcomes: measured
-                        .iter()
-                        .map(|(run, r)| (run.label.clone(), class::headline(r)))
-                        .collect(),
-                });
-            }
-        }
-    }
-    found
 }
 
 fn environments(runs: &[Run]) -> Table {
@@ -306,6 +170,7 @@ fn environments(runs: &[Run]) -> Table {
         "writer and victims",
         "commands confined",
         "clobber",
+        "tools",
         "results files",
     ]
     .map(String::from)
@@ -326,6 +191,7 @@ fn environments(runs: &[Run]) -> Table {
                 env.placement.clone(),
                 env.confinement.clone(),
                 env.clobber_version.clone(),
+                env.tools.values().cloned().collect::<Vec<_>>().join("\n"),
                 run.sources.join("\n"),
             ]
         })
@@ -334,29 +200,24 @@ fn environments(runs: &[Run]) -> Table {
 }
 
 impl<'a> Report<'a> {
-    /// Builds the report of `runs`, read from `files` results files.
-    pub fn new(runs: &'a [Run], files: usize) -> Report<'a> {
-        let names: BTreeSet<&str> = runs
+    /// Builds the report of `runs`, read from `files` results files and chosen by `filter`.
+    pub fn new(runs: &'a [Run], files: usize, filter: &Filter) -> Report<'a> {
+        let pivot = Pivot::new(runs, &Catalogue::builtin());
+        let scenarios = pivot
+            .groups
             .iter()
-            .flat_map(|run| run.scenarios.keys().map(String::as_str))
-            .collect();
-        let scenarios: Vec<ScenarioSection> = names
-            .into_iter()
-            .map(|name| scenario_section(runs, name))
+            .flat_map(|group| &group.rows)
+            .map(|row| scenario_section(runs, row))
             .collect();
         Report {
             runs,
             files,
-            headlines: runs
-                .iter()
-                .map(|run| Headline {
-                    run: run.label.clone(),
-                    table: headline(run),
-                })
-                .collect(),
-            differences: differences(&scenarios, runs),
+            findings: findings::findings(&pivot),
+            charts: svg::charts(&pivot, runs),
+            pivot,
             scenarios,
             environments: environments(runs),
+            reproduce: reproduce::lines(runs, filter),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Run {
     pub label: String,
     /// The latest entry of each scenario, by name.
     pub scenarios: BTreeMap<String, ScenarioResult>,
+    /// The results file each entry of `scenarios` was read from, by scenario name.
+    pub origins: BTreeMap<String, String>,
     /// The results files the run was read from, relative to the results directory.
     pub sources: Vec<String>,
 }
@@ -154,6 +156,7 @@ pub fn load(dir: &Path) -> Result<(Vec<Run>, usize)> {
                 environment: env.clone(),
                 label: label(&env),
                 scenarios: BTreeMap::new(),
+                origins: BTreeMap::new(),
                 sources: Vec::new(),
             });
             if !run.sources.contains(&source) {
@@ -170,6 +173,7 @@ pub fn load(dir: &Path) -> Result<(Vec<Run>, usize)> {
                 tools.extend(env.tools.clone());
                 run.environment = env;
                 run.environment.tools = tools;
+                run.origins.insert(scenario.name.clone(), source.clone());
                 run.scenarios.insert(scenario.name.clone(), scenario);
             }
         }

@@ -1,20 +1,35 @@
-//! The charts of report.html as inline SVG, built with the `svg` crate: 100% stacked bars of
-//! outcomes per scenario and run, and the distribution of times to death on a log axis. Colours
-//! come from [`Class`]; every coordinate is printed with one decimal, so output is deterministic.
+//! The charts, one pair per target, built with the `svg` crate: 100% stacked bars of outcomes
+//! per scenario and run, and the distribution of times to death on a log axis. Each is inlined
+//! in report.html and written as a standalone file. The plot starts right of the longest run
+//! label, and the legend wraps, so that every label fits. Colours come from [`Class`]; every
+//! coordinate is printed with one decimal, so output is deterministic.
 
 use svg::node::element::{Circle, Group, Line, Rectangle, Text, Title};
 use svg::Document;
 
 use crate::outcome::Outcome;
 use crate::report::class::{self, Class};
+use crate::report::pivot::{self, Column, Group as Rows, Pivot};
 use crate::report::runs::Run;
 use crate::results::ScenarioResult;
 use crate::summary::micros;
 
+/// One chart.
+pub struct Chart {
+    /// Its file name, e.g. `outcomes-lib.svg`.
+    pub file: String,
+    /// What it shows, for a heading.
+    pub title: String,
+    /// How to read it.
+    pub caption: &'static str,
+    /// The SVG document.
+    pub svg: String,
+}
+
 const WIDTH: f64 = 920.0;
-/// Left edge of the plot area; run labels are right-aligned before it.
-const PLOT_LEFT: f64 = 330.0;
 const PLOT_RIGHT: f64 = WIDTH - 24.0;
+/// Font size of the run labels left of the bars.
+const LABEL: f64 = 11.0;
 const ROW: f64 = 22.0;
 const BAR: f64 = 15.0;
 const FONT: &str = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
@@ -24,9 +39,18 @@ fn px(value: f64) -> String {
     format!("{value:.1}")
 }
 
-/// Estimated width of `text` at `size` px in a sans-serif font.
+/// Estimated width of `text` at `size` px in a sans-serif font (generous: a label must fit).
 fn text_width(text: &str, size: f64) -> f64 {
-    text.chars().count() as f64 * size * 0.56
+    text.chars().count() as f64 * size * 0.62
+}
+
+/// Left edge of the plot area: right of the longest run label, which is right-aligned before it.
+fn plot_left(columns: &[Column]) -> f64 {
+    let longest = columns
+        .iter()
+        .map(|c| text_width(&c.short(), LABEL))
+        .fold(0.0, f64::max);
+    (12.0 + longest + 10.0).max(120.0)
 }
 
 fn text(x: f64, y: f64, size: f64, content: &str) -> Text {
@@ -37,11 +61,11 @@ fn text(x: f64, y: f64, size: f64, content: &str) -> Text {
 }
 
 /// Adds the grid, the x axis under the plot and the axis title.
-fn with_x_axis(doc: Document, grid: Group, bottom: f64, title: &str) -> Document {
+fn with_x_axis(doc: Document, grid: Group, left: f64, bottom: f64, title: &str) -> Document {
     doc.add(grid)
-        .add(line(PLOT_LEFT, bottom, PLOT_RIGHT, bottom, "#444444"))
+        .add(line(left, bottom, PLOT_RIGHT, bottom, "#444444"))
         .add(
-            text((PLOT_LEFT + PLOT_RIGHT) / 2.0, bottom + 38.0, 12.0, title)
+            text((left + PLOT_RIGHT) / 2.0, bottom + 38.0, 12.0, title)
                 .set("text-anchor", "middle"),
         )
 }
@@ -55,17 +79,22 @@ fn line(x1: f64, y1: f64, x2: f64, y2: f64, colour: &str) -> Line {
         .set("stroke", colour)
 }
 
-/// A row of legend entries at `y`: a swatch drawn by `mark` and a label each.
-fn legend(entries: Vec<(Group, String)>, y: f64) -> Group {
+/// Legend entries from `y` down: a swatch drawn by `mark` and a label each, wrapped to the
+/// chart's width; returns the legend and the y under it.
+fn legend(entries: Vec<(Group, String)>, y: f64) -> (Group, f64) {
     let mut group = Group::new();
-    let mut x = PLOT_LEFT;
+    let (mut x, mut y) = (12.0, y);
     for (mark, label) in entries {
+        let width = 16.0 + text_width(&label, 12.0);
+        if x > 12.0 && x + width > WIDTH - 12.0 {
+            (x, y) = (12.0, y + 18.0);
+        }
         group = group
             .add(mark.set("transform", format!("translate({},{})", px(x), px(y))))
             .add(text(x + 16.0, y + 10.0, 12.0, &label));
-        x += 16.0 + text_width(&label, 12.0) + 18.0;
+        x += width + 18.0;
     }
-    group
+    (group, y + 18.0)
 }
 
 fn swatch(colour: &str) -> Group {
@@ -95,49 +124,40 @@ fn document(title: &str, height: f64, description: &str) -> Document {
         .add(text(12.0, 24.0, 16.0, title).set("font-weight", "600"))
 }
 
-/// The names of the scenarios measured in any run, sorted.
-fn scenario_names(runs: &[Run]) -> Vec<&str> {
-    let mut names: Vec<&str> = runs
+/// 100% stacked bars: for every scenario of `rows`, one bar per run, one segment per outcome
+/// label in the colour of its class.
+fn outcome_bars(rows: &Rows, runs: &[Run], columns: &[Column]) -> String {
+    let left = plot_left(columns);
+    let mut classes: Vec<Class> = rows
+        .rows
         .iter()
-        .flat_map(|run| run.scenarios.keys().map(String::as_str))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
-/// 100% stacked bars: for every scenario, one bar per run, one segment per outcome label in the
-/// colour of its class.
-pub fn outcome_bars(runs: &[Run]) -> String {
-    let names = scenario_names(runs);
-    let mut classes: Vec<Class> = runs
-        .iter()
-        .flat_map(|run| run.scenarios.values())
+        .flat_map(|row| {
+            runs.iter()
+                .filter_map(|run| run.scenarios.get(&row.about.name))
+        })
         .flat_map(|r| r.counts.keys().map(Class::of))
         .collect();
     classes.sort_unstable();
     classes.dedup();
-    let top = 64.0;
-    let rows = names.len() as f64 * (1.0 + runs.len() as f64);
-    let bottom = top + rows * ROW;
-    let height = bottom + 52.0;
-    let scale = |share: f64| PLOT_LEFT + share * (PLOT_RIGHT - PLOT_LEFT);
-    let mut doc = document(
-        "Outcome of each trial, per scenario and kernel",
-        height,
-        "Stacked bars: share of trials per outcome, for every scenario and run",
-    )
-    .add(legend(
+    let (legend, under) = legend(
         classes
             .iter()
             .map(|c| (swatch(c.colour()), c.name().to_string()))
             .collect(),
         36.0,
-    ));
+    );
+    let top = under + 8.0;
+    let bottom = top + rows.rows.len() as f64 * (1.0 + runs.len() as f64) * ROW;
+    let scale = |share: f64| left + share * (PLOT_RIGHT - left);
+    let mut doc = document(
+        &format!("Outcomes over {}", pivot::target_noun(rows.target)),
+        bottom + 52.0,
+        "Stacked bars: share of trials per outcome, for every scenario and run",
+    )
+    .add(legend);
     let mut grid = Group::new().set("stroke-width", 1);
     for tick in 0..=4 {
-        let share = f64::from(tick) / 4.0;
-        let x = scale(share);
+        let x = scale(f64::from(tick) / 4.0);
         grid = grid
             .add(line(x, top, x, bottom, "#e3e3e3"))
             .add(line(x, bottom, x, bottom + 5.0, "#444444"))
@@ -146,22 +166,32 @@ pub fn outcome_bars(runs: &[Run]) -> String {
                     .set("text-anchor", "middle"),
             );
     }
-    doc = with_x_axis(doc, grid, bottom, "share of trials");
+    doc = with_x_axis(doc, grid, left, bottom, "share of trials");
     let mut y = top;
-    for name in names {
+    for row in &rows.rows {
+        let name = row.about.name.as_str();
         doc = doc.add(text(12.0, y + 15.0, 13.0, name).set("font-weight", "600"));
         y += ROW;
-        for run in runs {
+        for (run, column) in runs.iter().zip(columns) {
             doc = doc
-                .add(text(PLOT_LEFT - 8.0, y + 12.0, 11.0, &run.label).set("text-anchor", "end"));
-            let Some(result) = run.scenarios.get(name) else {
-                doc = doc.add(
-                    text(PLOT_LEFT + 6.0, y + 12.0, 11.0, "not measured")
-                        .set("fill", "#777777")
-                        .set("font-style", "italic"),
-                );
-                y += ROW;
-                continue;
+                .add(text(left - 8.0, y + 12.0, LABEL, &column.short()).set("text-anchor", "end"));
+            let note = |content: &str| {
+                text(left + 6.0, y + 12.0, LABEL, content)
+                    .set("fill", "#777777")
+                    .set("font-style", "italic")
+            };
+            let result = match run.scenarios.get(name) {
+                None => {
+                    doc = doc.add(note("not measured"));
+                    y += ROW;
+                    continue;
+                }
+                Some(result) if result.not_run.is_some() || result.trials == 0 => {
+                    doc = doc.add(note("not run"));
+                    y += ROW;
+                    continue;
+                }
+                Some(result) => result,
             };
             let mut labels: Vec<(&Outcome, &u64)> = result.counts.iter().collect();
             labels.sort_by_key(|(label, _)| Class::of(label));
@@ -238,11 +268,15 @@ fn death_class(result: &ScenarioResult) -> Class {
     }
 }
 
-/// Times to death, one dot per trial in which the victim died, on a log axis, with the median
-/// and 90th percentile recorded in the results file marked; `None` when no victim died.
-pub fn death_times(runs: &[Run]) -> Option<String> {
-    let names: Vec<&str> = scenario_names(runs)
-        .into_iter()
+/// Times to death over the scenarios of `rows` in which a victim died, one dot per trial, on a
+/// log axis, with the median and 90th percentile recorded in the results file marked; `None`
+/// when no victim died.
+fn death_times(rows: &Rows, runs: &[Run], columns: &[Column]) -> Option<String> {
+    let left = plot_left(columns);
+    let names: Vec<&str> = rows
+        .rows
+        .iter()
+        .map(|row| row.about.name.as_str())
         .filter(|name| {
             runs.iter().any(|run| {
                 run.scenarios
@@ -251,32 +285,29 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
             })
         })
         .collect();
-    let samples = names
-        .iter()
-        .flat_map(|name| runs.iter().filter_map(|run| run.scenarios.get(*name)))
-        .flat_map(|r| r.death_times_us.iter().copied());
-    let (low, high) = samples.fold(None, |range: Option<(u64, u64)>, us| {
-        let us = us.max(1);
-        Some(range.map_or((us, us), |(lo, hi)| (lo.min(us), hi.max(us))))
-    })?;
+    let results = || {
+        names
+            .iter()
+            .flat_map(|name| runs.iter().filter_map(|run| run.scenarios.get(*name)))
+    };
+    let (low, high) = results()
+        .flat_map(|r| r.death_times_us.iter().copied())
+        .fold(None, |range: Option<(u64, u64)>, us| {
+            let us = us.max(1);
+            Some(range.map_or((us, us), |(lo, hi)| (lo.min(us), hi.max(us))))
+        })?;
     let low_decade = (low as f64).log10().floor() as u32;
     let high_decade = ((high as f64).log10().ceil() as u32).max(low_decade + 1);
     let scale = |us: f64| {
         let t = (us.max(1.0).log10() - f64::from(low_decade)) / f64::from(high_decade - low_decade);
-        PLOT_LEFT + t * (PLOT_RIGHT - PLOT_LEFT)
+        left + t * (PLOT_RIGHT - left)
     };
-    let mut death_classes: Vec<Class> = names
-        .iter()
-        .flat_map(|name| runs.iter().filter_map(|run| run.scenarios.get(*name)))
+    let mut death_classes: Vec<Class> = results()
         .filter(|r| !r.death_times_us.is_empty())
         .map(death_class)
         .collect();
     death_classes.sort_unstable();
     death_classes.dedup();
-    let top = 64.0;
-    let rows = names.len() as f64 * (1.0 + runs.len() as f64);
-    let bottom = top + rows * ROW;
-    let height = bottom + 52.0;
     let dot = |colour: &str| {
         Group::new().add(
             Circle::new()
@@ -294,12 +325,7 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
             None => mark,
         })
     };
-    let mut doc = document(
-        "Time from the start of the update to the victim's death",
-        height,
-        "One dot per trial in which the victim died, on a logarithmic time axis",
-    )
-    .add(legend(
+    let (legend, under) = legend(
         death_classes
             .into_iter()
             .map(|class| {
@@ -316,7 +342,15 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
             ])
             .collect(),
         36.0,
-    ));
+    );
+    let top = under + 8.0;
+    let bottom = top + names.len() as f64 * (1.0 + runs.len() as f64) * ROW;
+    let mut doc = document(
+        &format!("Time to death over {}", pivot::target_noun(rows.target)),
+        bottom + 52.0,
+        "One dot per trial in which the victim died, on a logarithmic time axis",
+    )
+    .add(legend);
     let mut grid = Group::new().set("stroke-width", 1);
     for decade in low_decade..=high_decade {
         let us = 10u64.pow(decade);
@@ -332,17 +366,23 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
             }
         }
     }
-    doc = with_x_axis(doc, grid, bottom, "time to death (log scale)");
+    doc = with_x_axis(
+        doc,
+        grid,
+        left,
+        bottom,
+        "time from the start of the update (log scale)",
+    );
     let mut y = top;
     for name in names {
         doc = doc.add(text(12.0, y + 15.0, 13.0, name).set("font-weight", "600"));
         y += ROW;
-        for run in runs {
+        for (run, column) in runs.iter().zip(columns) {
             doc = doc
-                .add(text(PLOT_LEFT - 8.0, y + 12.0, 11.0, &run.label).set("text-anchor", "end"));
+                .add(text(left - 8.0, y + 12.0, LABEL, &column.short()).set("text-anchor", "end"));
             let centre = y + ROW / 2.0 - 2.0;
             let note = |content: &str| {
-                text(PLOT_LEFT + 6.0, y + 12.0, 11.0, content)
+                text(left + 6.0, y + 12.0, LABEL, content)
                     .set("fill", "#777777")
                     .set("font-style", "italic")
             };
@@ -389,4 +429,30 @@ pub fn death_times(runs: &[Run]) -> Option<String> {
         }
     }
     Some(doc.to_string())
+}
+
+/// The charts of `pivot`: per target, the outcomes and, where victims died, the times to death.
+pub fn charts(pivot: &Pivot, runs: &[Run]) -> Vec<Chart> {
+    let mut charts = Vec::new();
+    for group in &pivot.groups {
+        charts.push(Chart {
+            file: format!("outcomes-{}.svg", group.target),
+            title: format!("Outcomes over {}", pivot::target_noun(group.target)),
+            caption: "Share of trials ending in each outcome, per scenario and run; hover a \
+                      segment for its count. Colours are the same in every chart.",
+            svg: outcome_bars(group, runs, &pivot.columns),
+        });
+        if let Some(svg) = death_times(group, runs, &pivot.columns) {
+            charts.push(Chart {
+                file: format!("time-to-death-{}.svg", group.target),
+                title: format!("Time to death over {}", pivot::target_noun(group.target)),
+                caption: "Microseconds from the start of the update to the victim's death, one \
+                          dot per trial in which it died (coloured by the more common way of \
+                          dying in that run); the marks are the median and 90th percentile \
+                          recorded in the results file.",
+                svg,
+            });
+        }
+    }
+    charts
 }
