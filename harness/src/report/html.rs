@@ -28,7 +28,9 @@ th { background: #f2f2f2; }
 .heat td { text-align: center; vertical-align: middle; white-space: nowrap; }
 .heat td small { display: block; font-size: 11px; opacity: 0.85; }
 .heat td.differs { outline: 3px solid #111111; outline-offset: -3px; font-weight: 700; }
-.heat th.name { position: sticky; left: 0; background: #ffffff; font-weight: 600; }
+.heat th.name { position: sticky; left: 0; background: #ffffff; font-weight: 600;
+  white-space: nowrap; }
+.heat td.update { text-align: left; min-width: 12em; }
 .heat tr.group th { background: #eeeeee; text-align: left; }
 .heat th.run { font-weight: 600; white-space: nowrap; }
 ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 6px 18px; }
@@ -128,7 +130,7 @@ fn heat_map(out: &mut String, report: &Report) {
             let _ = write!(
                 out,
                 "<tr><th class=\"name\" scope=\"row\"><a href=\"#{name}\">{name}</a></th>\
-                 <td>{update}</td>"
+                 <td class=\"update\">{update}</td>"
             );
             for (i, (cell, column)) in row.cells.iter().zip(&pivot.columns).enumerate() {
                 let kind = cell.kind();
