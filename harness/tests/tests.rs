@@ -233,7 +233,9 @@ fn bench_measures_rates_next_to_the_floor_and_memory() {
         .output()
         .unwrap();
     assert_ok(&output);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = &comparison["environments"][0];
+    assert_eq!(report["place"]["name"], "host", "{report}");
     assert!(
         report["floor_per_second"].as_f64().unwrap() > 0.0,
         "{report}"

@@ -1,17 +1,27 @@
 //! `clobber bench`: how fast trials run, next to two floors measured in the same run: the C floor
-//! (`harness/bench/floor.c`, built with the system's `cc`: fork, exec a minimal victim that
-//! dlopen()s the library and calls it once, waitpid) and clobber's own (spawning its dlopen victim
-//! until it is ready, then killing and reaping it); what cp-over-lib's victims died of, so that a
-//! faster harness can be seen to measure the same thing; and the harness's memory over a long run
-//! (VmRSS and its peak VmHWM from /proc/self/status).
+//! (`harness/bench/floor.c`, built on the host with `cc -O2 floor.c -ldl`: fork, exec a minimal
+//! victim that dlopen()s the library and calls it once, waitpid) and clobber's own (spawning its
+//! dlopen victim until it is ready, then killing and reaping it); what cp-over-lib's victims died
+//! of, so that a faster harness can be seen to measure the same thing; and the harness's memory
+//! over a long run (VmRSS and its peak VmHWM from /proc/self/status).
+//!
+//! With `--kernel`, the same measurements run again inside each guest kernel under qemu, in the
+//! same boot (see [`crate::vm::bench`]). Guests have no C compiler: the very binary built on the
+//! host goes into the guest's initramfs (dynamically linked, with the loader and libraries it
+//! needs, as the harness's own are carried), which is equivalent to building and running floor.c
+//! in the guest. With `--matrix`, [`throughput`] measures the whole catalogue in guest kernels.
 
+pub mod table;
+pub mod throughput;
+
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::embedded;
 use crate::runner::Runner;
@@ -19,7 +29,7 @@ use crate::scenario;
 use crate::victim::{Program, Readiness, Victim};
 
 /// Trials per second of one scenario.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Rate {
     /// Scenario name.
     pub scenario: String,
@@ -38,11 +48,11 @@ pub struct Rate {
     /// Cost of a trial over the C floor times the spawns it needs, when the C floor was measured.
     pub over_c_floor_per_spawn: Option<f64>,
     /// Trials per outcome label.
-    pub outcomes: std::collections::BTreeMap<String, u64>,
+    pub outcomes: BTreeMap<String, u64>,
 }
 
 /// Memory of the harness process during a long run, in KiB.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Memory {
     /// Scenario of the long run.
     pub scenario: String,
@@ -52,15 +62,40 @@ pub struct Memory {
     pub peak_kib: u64,
 }
 
-/// Everything `clobber bench` measured.
-#[derive(Debug, Serialize)]
+/// Where a report was measured.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Place {
+    /// `host`, or the kernel booted under qemu as given (e.g. `debian:6.1`).
+    pub name: String,
+    /// `uname -r` where it ran.
+    pub kernel_release: String,
+    /// `none`, `qemu-tcg` or `qemu-kvm` (as in results' environments).
+    pub virtualization: String,
+}
+
+impl Place {
+    /// This machine, called `name`.
+    pub fn here(name: &str) -> Place {
+        let environment = crate::environment::collect(Path::new("/"));
+        Place {
+            name: name.to_string(),
+            kernel_release: environment.kernel_release,
+            virtualization: environment.virtualization,
+        }
+    }
+}
+
+/// Everything `clobber bench` measured in one place.
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Report {
+    /// Where it was measured.
+    pub place: Place,
     /// Where the writer and the victims ran.
     pub placement: String,
     /// Milliseconds per trial of the C floor, when it could be measured.
     pub c_floor_ms: Option<f64>,
     /// Why the C floor could not be measured.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub c_floor_missing: Option<String>,
     /// Spawn a victim, load the library, run it once, kill and reap: per second.
     pub floor_per_second: f64,
@@ -68,8 +103,34 @@ pub struct Report {
     pub floor_ms: f64,
     /// Trial rates.
     pub rates: Vec<Rate>,
-    /// Memory over the long run.
-    pub memory: Memory,
+    /// Memory over the long run, when one was asked for (the host's only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+}
+
+/// What `clobber bench --json` prints: one report per place, the host's first.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// The reports.
+    pub environments: Vec<Report>,
+}
+
+/// The C floor's program, or why there is none.
+pub enum CFloor {
+    /// The built floor.c.
+    Binary(PathBuf),
+    /// Why it could not be built or carried.
+    Missing(String),
+}
+
+/// What one bench run measures.
+pub struct Options {
+    /// Trials per scenario for the rates, and floor iterations.
+    pub trials: u32,
+    /// Trials of the long run that samples memory; none skips it.
+    pub long: Option<u32>,
+    /// The C floor's program.
+    pub c_floor: CFloor,
 }
 
 fn status_kib(field: &str) -> Result<u64> {
@@ -102,27 +163,36 @@ fn floor(dir: &Path, iterations: u32) -> Result<Duration> {
     Ok(started.elapsed() / iterations)
 }
 
-/// The C floor's milliseconds per trial over `iterations`, built and run in `dir`; or why not.
-fn c_floor(dir: &Path, iterations: u32) -> Result<f64, String> {
+/// Builds floor.c with `cc` in `dir`: the program, or why not.
+pub fn build_c_floor(dir: &Path) -> CFloor {
     let source = dir.join("floor.c");
     let binary = dir.join("floor");
-    let lib = dir.join("libvictim.so");
-    crate::workfile::write(&source, FLOOR_C.as_bytes(), 0o644).map_err(|e| format!("{e:#}"))?;
-    crate::workfile::write(&lib, embedded::LIB_V1, 0o755).map_err(|e| format!("{e:#}"))?;
+    if let Err(err) = crate::workfile::write(&source, FLOOR_C.as_bytes(), 0o644) {
+        return CFloor::Missing(format!("{err:#}"));
+    }
     let built = Command::new("cc")
         .args(["-O2", "-o"])
         .arg(&binary)
         .arg(&source)
         .arg("-ldl")
-        .output()
-        .map_err(|e| format!("cannot run cc ({e}): install a C compiler (apt-get install gcc)"))?;
-    if !built.status.success() {
-        return Err(format!(
+        .output();
+    match built {
+        Err(err) => CFloor::Missing(format!(
+            "cannot run cc ({err}): install a C compiler (apt-get install gcc)"
+        )),
+        Ok(built) if !built.status.success() => CFloor::Missing(format!(
             "cc failed: {}",
             String::from_utf8_lossy(&built.stderr).trim()
-        ));
+        )),
+        Ok(_) => CFloor::Binary(binary),
     }
-    let ran = Command::new(&binary)
+}
+
+/// The C floor's milliseconds per trial over `iterations`, run in `dir`; or why not.
+fn c_floor(binary: &Path, dir: &Path, iterations: u32) -> Result<f64, String> {
+    let lib = dir.join("libvictim.so");
+    crate::workfile::write(&lib, embedded::LIB_V1, 0o755).map_err(|e| format!("{e:#}"))?;
+    let ran = Command::new(binary)
         .arg(iterations.to_string())
         .arg(&lib)
         .arg("victim_version")
@@ -142,22 +212,27 @@ fn c_floor(dir: &Path, iterations: u32) -> Result<f64, String> {
 }
 
 /// The C floor's source, equivalent to the project's reference floor.c.
-const FLOOR_C: &str = include_str!("../bench/floor.c");
+const FLOOR_C: &str = include_str!("../../bench/floor.c");
 
-/// Runs the benchmark in `workdir`: `trials` trials each of cp-over-lib and install-over-lib,
-/// the same number of floor iterations, and a `long` trial run of cp-over-lib for memory.
+/// Runs the benchmark in `workdir` and calls the result `place`: `options.trials` trials each of
+/// cp-over-lib and install-over-lib, as many iterations of both floors, and a long run of
+/// cp-over-lib for memory when asked.
 pub fn run(
     workdir: &Path,
-    trials: u32,
-    long: u32,
+    place: Place,
+    options: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report> {
+    let trials = options.trials;
     let catalogue = scenario::load_catalogue(None)?;
     let placement = crate::placement::apply();
     progress("C floor");
     let c_floor_dir = workdir.join("c-floor");
     fs::create_dir_all(&c_floor_dir)?;
-    let c_floor = c_floor(&c_floor_dir, trials);
+    let c_floor = match &options.c_floor {
+        CFloor::Binary(binary) => c_floor(binary, &c_floor_dir, trials),
+        CFloor::Missing(why) => Err(why.clone()),
+    };
     let c_floor_ms = c_floor.as_ref().ok().copied();
     progress("floor");
     let floor = floor(&workdir.join("floor"), trials)?;
@@ -171,7 +246,7 @@ pub fn run(
         let records = runner.run(&chosen[0], trials, &mut |_| {})?;
         let per_trial = started.elapsed().as_secs_f64() / f64::from(trials);
         let spawns = chosen[0].spawns_per_trial();
-        let mut outcomes = std::collections::BTreeMap::new();
+        let mut outcomes = BTreeMap::new();
         for trial in &records {
             *outcomes.entry(trial.outcome().to_string()).or_default() += 1;
         }
@@ -188,8 +263,28 @@ pub fn run(
             over_floor: per_trial / floor_s,
         });
     }
-    progress("memory");
-    let chosen = scenario::select(&catalogue, &["cp-over-lib".to_string()])?;
+    let memory = match options.long {
+        Some(long) => {
+            progress("memory");
+            Some(memory(workdir, &catalogue, long)?)
+        }
+        None => None,
+    };
+    Ok(Report {
+        place,
+        placement,
+        c_floor_ms,
+        c_floor_missing: c_floor.err(),
+        floor_per_second: 1.0 / floor_s,
+        floor_ms: floor_s * 1000.0,
+        rates,
+        memory,
+    })
+}
+
+/// VmRSS over `long` trials of cp-over-lib, sampled ten times, and the peak.
+fn memory(workdir: &Path, catalogue: &[scenario::Scenario], long: u32) -> Result<Memory> {
+    let chosen = scenario::select(catalogue, &["cp-over-lib".to_string()])?;
     let mut runner = Runner::new(workdir, 2);
     let mut done = 0u32;
     let mut samples = vec![(0, status_kib("VmRSS:")?)];
@@ -206,68 +301,9 @@ pub fn run(
     if let Some(err) = failed {
         return Err(err);
     }
-    Ok(Report {
-        placement,
-        c_floor_ms,
-        c_floor_missing: c_floor.err(),
-        floor_per_second: 1.0 / floor_s,
-        floor_ms: floor_s * 1000.0,
-        rates,
-        memory: Memory {
-            scenario: "cp-over-lib".into(),
-            rss_kib: samples,
-            peak_kib: status_kib("VmHWM:")?,
-        },
+    Ok(Memory {
+        scenario: "cp-over-lib".into(),
+        rss_kib: samples,
+        peak_kib: status_kib("VmHWM:")?,
     })
-}
-
-/// The human rendering of a report.
-pub fn render(report: &Report) -> String {
-    let mut out = format!("placement: {}\n", report.placement);
-    out.push_str(&match (&report.c_floor_ms, &report.c_floor_missing) {
-        (Some(ms), _) => format!("C floor (fork, exec, dlopen, call once, waitpid): {ms:.2} ms\n"),
-        (None, why) => format!(
-            "C floor: not measured: {}\n",
-            why.as_deref().unwrap_or("unknown")
-        ),
-    });
-    out.push_str(&format!(
-        "clobber floor (spawn its dlopen victim until ready, kill and reap): {:.2} ms, {:.0}/s\n",
-        report.floor_ms, report.floor_per_second
-    ));
-    for rate in &report.rates {
-        let c = rate
-            .over_c_floor_per_spawn
-            .map(|x| format!("{x:.2}× the C floor"))
-            .unwrap_or_else(|| "C floor not measured".into());
-        let outcomes: Vec<String> = rate
-            .outcomes
-            .iter()
-            .map(|(label, k)| format!("{label} {k}"))
-            .collect();
-        out.push_str(&format!(
-            "{:<18} {:>5} trials  {:.2} ms/trial  {:.0} trials/s  {} spawn(s) per trial; per spawn {c}, {:.2}× clobber's floor; outcomes: {}\n",
-            rate.scenario,
-            rate.trials,
-            rate.ms_per_trial,
-            rate.per_second,
-            rate.spawns_per_trial,
-            rate.over_floor_per_spawn,
-            outcomes.join(", ")
-        ));
-    }
-    let rss: Vec<String> = report
-        .memory
-        .rss_kib
-        .iter()
-        .map(|(trials, kib)| format!("{trials}:{:.1}", *kib as f64 / 1024.0))
-        .collect();
-    out.push_str(&format!(
-        "memory over {} trials of {}: VmRSS MiB by trials done {}; peak {:.1} MiB\n",
-        report.memory.rss_kib.last().map_or(0, |s| s.0),
-        report.memory.scenario,
-        rss.join(" "),
-        report.memory.peak_kib as f64 / 1024.0
-    ));
-    out
 }
