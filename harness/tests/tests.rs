@@ -260,8 +260,13 @@ fn bench_measures_rates_next_to_the_floor_and_memory() {
         "{rate}"
     );
     let rates = report["rates"].as_array().unwrap();
-    assert_eq!(rates.len(), 2);
+    assert_eq!(rates.len(), 3);
     assert_eq!(rates[1]["scenario"], "install-over-lib");
     assert_eq!(rates[1]["spawns_per_trial"], 2);
+    assert_eq!(rates[2]["scenario"], "tool-cp-over-lib");
+    assert!(
+        report["guarded_command_ms"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
     assert_eq!(report["memory"]["rss_kib"].as_array().unwrap().len(), 11);
 }

@@ -1,7 +1,8 @@
 //! `clobber bench`: how fast trials run, next to two floors measured in the same run: the C floor
 //! (`harness/bench/floor.c`, built on the host with `cc -O2 floor.c -ldl`: fork, exec a minimal
 //! victim that dlopen()s the library and calls it once, waitpid) and clobber's own (spawning its
-//! dlopen victim until it is ready, then killing and reaping it); what cp-over-lib's victims died
+//! dlopen victim until it is ready, then killing and reaping it); what a command costs alone and
+//! under clobber's guard (tool scenarios' extra spawns); what cp-over-lib's victims died
 //! of, so that a faster harness can be seen to measure the same thing; and the harness's memory
 //! over a long run (VmRSS and its peak VmHWM from /proc/self/status).
 //!
@@ -23,9 +24,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::confine;
 use crate::embedded;
 use crate::runner::Runner;
 use crate::scenario;
+use crate::tool;
+use crate::trial::UpdateResult;
 use crate::victim::{Program, Readiness, Victim};
 
 /// Trials per second of one scenario.
@@ -101,6 +105,11 @@ pub struct Report {
     pub floor_per_second: f64,
     /// Milliseconds per floor iteration.
     pub floor_ms: f64,
+    /// Milliseconds to spawn `cat /dev/null` and wait for it, where cat is found.
+    pub command_ms: Option<f64>,
+    /// Milliseconds to run `cat /dev/null` under clobber's guard as tool scenarios run their
+    /// commands (confined where the kernel allows), where cat is found.
+    pub guarded_command_ms: Option<f64>,
     /// Trial rates.
     pub rates: Vec<Rate>,
     /// Memory over the long run, when one was asked for (the host's only).
@@ -237,11 +246,21 @@ pub fn run(
     progress("floor");
     let floor = floor(&workdir.join("floor"), trials)?;
     let floor_s = floor.as_secs_f64();
+    // Tool scenarios' commands are confined where the kernel can, as in a real run.
+    let confined = confine::abi().is_ok().then(|| workdir.to_path_buf());
+    progress("commands");
+    let (command_ms, guarded_command_ms) = match tool::find("cat") {
+        Some(cat) => {
+            let (plain, guarded) = commands(&cat, workdir, confined.as_deref(), trials)?;
+            (Some(plain), Some(guarded))
+        }
+        None => (None, None),
+    };
     let mut rates = Vec::new();
-    for name in ["cp-over-lib", "install-over-lib"] {
+    for name in ["cp-over-lib", "install-over-lib", "tool-cp-over-lib"] {
         progress(name);
         let chosen = scenario::select(&catalogue, &[name.to_string()])?;
-        let mut runner = Runner::new(workdir, 1);
+        let mut runner = Runner::new(workdir, 1).with_confinement(confined.clone());
         let started = Instant::now();
         let records = runner.run(&chosen[0], trials, &mut |_| {})?;
         let per_trial = started.elapsed().as_secs_f64() / f64::from(trials);
@@ -277,9 +296,41 @@ pub fn run(
         c_floor_missing: c_floor.err(),
         floor_per_second: 1.0 / floor_s,
         floor_ms: floor_s * 1000.0,
+        command_ms,
+        guarded_command_ms,
         rates,
         memory,
     })
+}
+
+/// Milliseconds to spawn `cat /dev/null` and wait for it, and to run it under the guard (confined
+/// to `confined` when given), each over `iterations`.
+fn commands(
+    cat: &Path,
+    workdir: &Path,
+    confined: Option<&Path>,
+    iterations: u32,
+) -> Result<(f64, f64)> {
+    let ms = |elapsed: Duration| elapsed.as_secs_f64() * 1000.0 / f64::from(iterations);
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let status = Command::new(cat).arg("/dev/null").status()?;
+        if !status.success() {
+            bail!("cat /dev/null failed: {status}");
+        }
+    }
+    let plain = ms(started.elapsed());
+    let dir = workdir.join("commands");
+    fs::create_dir_all(&dir)?;
+    let argv = [cat.display().to_string(), "/dev/null".to_string()];
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let update = tool::run(&argv, &dir, confined)?;
+        if !matches!(update, UpdateResult::Applied) {
+            bail!("cat /dev/null under the guard: {update:?}");
+        }
+    }
+    Ok((plain, ms(started.elapsed())))
 }
 
 /// VmRSS over `long` trials of cp-over-lib, sampled ten times, and the peak.

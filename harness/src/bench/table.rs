@@ -18,14 +18,19 @@ pub fn render(reports: &[Report]) -> String {
         ),
         (
             "C floor (fork, exec, dlopen, call, waitpid) ms".into(),
-            cells(reports, |r| {
-                r.c_floor_ms
-                    .map_or_else(|| "not measured".into(), |ms| format!("{ms:.2}"))
-            }),
+            cells(reports, |r| optional_ms(r.c_floor_ms)),
         ),
         (
             "clobber floor (spawn until ready, kill, reap) ms".into(),
             cells(reports, |r| format!("{:.2}", r.floor_ms)),
+        ),
+        (
+            "command (spawn cat /dev/null, wait) ms".into(),
+            cells(reports, |r| optional_ms(r.command_ms)),
+        ),
+        (
+            "the same under clobber's guard ms".into(),
+            cells(reports, |r| optional_ms(r.guarded_command_ms)),
         ),
     ];
     let names: Vec<&str> = reports
@@ -124,6 +129,11 @@ pub fn render(reports: &[Report]) -> String {
         }
     }
     out
+}
+
+/// Milliseconds, or `-` when not measured.
+fn optional_ms(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "-".into(), |ms| format!("{ms:.2}"))
 }
 
 /// One cell per report.

@@ -3,7 +3,8 @@
 //! per kernel (boot included) and in all, the trials run and trials per second; then projects the
 //! run to [`GOAL_TRIALS`] trials a scenario from each scenario's measured cost per trial (blast
 //! scenarios keep their one trial), kernels run `jobs` at a time as the matrix does, next to the
-//! goal of [`GOAL_WALL`] for the four Debian kernels.
+//! goal of [`GOAL_WALL`] for the four Debian kernels. With few trials the projection is an upper
+//! bound: a scenario's fixed costs are scaled with its trials.
 
 use std::time::{Duration, Instant};
 
