@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::bench;
+use crate::bench::{self, throughput};
 use crate::check;
 use crate::confine;
 use crate::error::BadInput;
@@ -19,7 +19,7 @@ use crate::report;
 use crate::scenario::{self, Target};
 use crate::session::{self, Options, Progress, Workdir};
 use crate::tool;
-use crate::vm::{guest, kernel, matrix};
+use crate::vm::{self, guest, kernel, matrix};
 
 /// Reproduce, measure and explain what overwriting mapped files does to running programs.
 #[derive(Parser)]
@@ -95,11 +95,17 @@ enum Command {
         runs: Vec<String>,
     },
     /// Measure trials per second next to the floor (spawn, load, exit) and memory over a long run.
+    ///
+    /// With --kernel, the same again inside each guest kernel under qemu, side by side with the
+    /// host. With --matrix, the matrix's throughput instead: the whole catalogue in guest kernels
+    /// (default: the four Debian ones) into a throwaway results dir, wall time per kernel and in
+    /// all, trials per second, and the time projected for 100 trials a scenario.
     Bench {
-        /// Trials per scenario for the rates (and floor iterations).
-        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        trials: u32,
-        /// Trials of the long run that samples memory.
+        /// Trials per scenario for the rates (and floor iterations), or per scenario in each
+        /// kernel with --matrix (default: 300; 50 with --kernel; 100 with --matrix).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        trials: Option<u32>,
+        /// Trials of the long run that samples memory (on the host only).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         long: u32,
         /// Print JSON instead of a table.
@@ -108,6 +114,16 @@ enum Command {
         /// Where victims and their files live (default: a fresh temporary directory, removed after).
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
+        /// Kernels to bench in as well (debian:5.10, debian:6.1, debian:6.12, debian:7, or the
+        /// path of a bzImage); with --matrix, the kernels of the matrix.
+        #[arg(long = "kernel", value_name = "SPEC")]
+        kernels: Vec<String>,
+        /// Measure the matrix's throughput instead.
+        #[arg(long)]
+        matrix: bool,
+        /// Kernels booted at once with --matrix (default: the number of CPUs).
+        #[arg(long, requires = "matrix", value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: Option<u32>,
     },
     /// Fetch kernels into the cache and list it.
     Kernel {
@@ -284,18 +300,21 @@ pub fn run() -> Result<ExitCode> {
             long,
             json,
             workdir,
+            kernels,
+            matrix,
+            jobs,
         } => {
             interrupt::install()?;
-            let workdir = Workdir::new(workdir.as_deref())?;
-            let report = bench::run(workdir.path(), trials, long, &mut |stage| {
-                eprintln!("clobber bench: {stage}")
-            })?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+            let kernels = kernels
+                .iter()
+                .map(|k| kernel::Spec::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            if matrix {
+                bench_matrix(kernels, trials, jobs, json)
             } else {
-                print!("{}", bench::render(&report));
+                let options = BenchOptions { trials, long, json };
+                bench_command(&options, &kernels, workdir.as_deref())
             }
-            Ok(ExitCode::SUCCESS)
         }
         Command::Kernel { command } => kernel_command(command),
         Command::Matrix {
@@ -319,10 +338,6 @@ pub fn run() -> Result<ExitCode> {
                 .collect::<Result<Vec<_>, _>>()?;
             // Unknown names are bad input before anything boots.
             scenario::select(&scenario::load_catalogue(None)?, &scenarios)?;
-            let jobs = jobs.map_or_else(
-                || std::thread::available_parallelism().map_or(1, |n| n.get()),
-                |n| n as usize,
-            );
             matrix::run(&matrix::Options {
                 kernels,
                 guest: guest::Config {
@@ -331,10 +346,17 @@ pub fn run() -> Result<ExitCode> {
                     default_trials: MATRIX_TRIALS,
                     seed: seed.unwrap_or_else(|| fastrand::u64(..)),
                     filesystem: fs,
+                    bench: None,
                 },
                 results,
-                jobs,
+                jobs: jobs_or_cpus(jobs),
                 silence: std::time::Duration::from_secs(timeout),
+            })
+            .map(|summary| {
+                for line in summary.lines() {
+                    println!("{line}");
+                }
+                summary.exit_code()
             })
         }
         Command::Guard {
@@ -343,6 +365,106 @@ pub fn run() -> Result<ExitCode> {
             command,
         } => guard::run(harness, confine.as_deref(), &command),
     }
+}
+
+/// Kernels booted at once: as asked, else the number of CPUs.
+fn jobs_or_cpus(jobs: Option<u32>) -> usize {
+    jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    )
+}
+
+/// What `clobber bench` without --matrix was asked.
+struct BenchOptions {
+    trials: Option<u32>,
+    long: u32,
+    json: bool,
+}
+
+/// The bench on this machine and then in each of `kernels`, printed side by side; exit status 1
+/// when a guest gave no report (the others are printed all the same).
+fn bench_command(
+    options: &BenchOptions,
+    kernels: &[kernel::Spec],
+    workdir: Option<&Path>,
+) -> Result<ExitCode> {
+    let workdir = Workdir::new(workdir)?;
+    let build_dir = workdir.path().join("c-floor-build");
+    std::fs::create_dir_all(&build_dir)?;
+    let measure = bench::Options {
+        trials: options.trials.unwrap_or(if kernels.is_empty() {
+            BENCH_TRIALS
+        } else {
+            BENCH_GUEST_TRIALS
+        }),
+        long: Some(options.long),
+        c_floor: bench::build_c_floor(&build_dir),
+    };
+    let mut progress = |stage: &str| eprintln!("clobber bench: {stage}");
+    let mut reports = vec![bench::run(
+        workdir.path(),
+        bench::Place::here("host"),
+        &measure,
+        &mut progress,
+    )?];
+    let mut failed = false;
+    for spec in kernels {
+        let scratch = tempfile::Builder::new()
+            .prefix("clobber-bench-")
+            .tempdir()
+            .context("creating a scratch dir")?;
+        match vm::bench::measure(spec, &measure, scratch.path(), &mut progress) {
+            Ok(report) => reports.push(report),
+            Err(err) if err.is::<crate::error::Interrupted>() => return Err(err),
+            Err(err) => {
+                eprintln!("clobber: bench in {spec}: {err:#}");
+                failed = true;
+            }
+        }
+    }
+    if options.json {
+        let comparison = bench::Comparison {
+            environments: reports,
+        };
+        println!("{}", serde_json::to_string_pretty(&comparison)?);
+    } else {
+        print!("{}", bench::table::render(&reports));
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The matrix's throughput in `kernels` (default: the four Debian ones).
+fn bench_matrix(
+    kernels: Vec<kernel::Spec>,
+    trials: Option<u32>,
+    jobs: Option<u32>,
+    json: bool,
+) -> Result<ExitCode> {
+    let kernels = if kernels.is_empty() {
+        throughput::goal_kernels()
+    } else {
+        kernels
+    };
+    let measured = throughput::measure(
+        kernels,
+        trials.unwrap_or(throughput::GOAL_TRIALS),
+        jobs_or_cpus(jobs),
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&measured)?);
+    } else {
+        print!("{}", throughput::render(&measured));
+    }
+    Ok(if measured.failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn kernel_command(command: KernelCommand) -> Result<ExitCode> {
@@ -427,6 +549,11 @@ const DEFAULT_TRIALS: u32 = 100;
 /// install-over-lib 133 ms, tool-cp-over-lib 308 ms; the catalogue at 20 trials takes a few
 /// minutes a kernel, two kernels at a time.
 const MATRIX_TRIALS: u32 = 20;
+/// Trials per scenario and floor iterations of `clobber bench` on the host alone.
+const BENCH_TRIALS: u32 = 300;
+/// The same with --kernel, in the host and each guest: under TCG a trial of install-over-lib
+/// takes about 133 ms, so 50 trials of everything take about half a minute a guest.
+const BENCH_GUEST_TRIALS: u32 = 50;
 /// Trials of `clobber check` when the command line does not say.
 const CHECK_TRIALS: u32 = 20;
 

@@ -42,7 +42,13 @@ pub fn run(harness: u32, confine: Option<&Path>, argv: &[OsString]) -> Result<Ex
         // SAFETY: the handler only calls kill(2).
         unsafe { sigaction(signal, &action) }.with_context(|| format!("installing {signal}"))?;
     }
-    // The harness may have died before the handler was in place: then nobody else will.
+    // The harness spawns the guard without running code between fork and exec (posix_spawn),
+    // so the guard asks for its parent-death signal itself, now that the handler is in place.
+    // SAFETY: prctl with these arguments only sets this process's parent-death signal.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("setting the parent-death signal");
+    }
+    // The harness may have died before the signal was asked for: then nobody else will.
     if std::os::unix::process::parent_id() != harness {
         kill_group(0);
     }
@@ -63,18 +69,10 @@ pub fn run(harness: u32, confine: Option<&Path>, argv: &[OsString]) -> Result<Ex
     })
 }
 
-/// Prepares `command` (the guard, about to be spawned) to run in a process group of its own with
-/// [`PARENT_DEATH_SIGNAL`] as its parent-death signal.
+/// Prepares `command` (the guard, about to be spawned) to run in a process group of its own.
+/// Nothing runs between fork and exec, so the standard library spawns it with posix_spawn
+/// (vfork-like: the harness's memory is not copied); the guard sets its parent-death signal
+/// ([`PARENT_DEATH_SIGNAL`]) itself and checks that the harness is still its parent.
 pub fn confine(command: &mut Command) {
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setpgid(0, 0) != 0
-                || libc::prctl(libc::PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    command.process_group(0);
 }

@@ -233,7 +233,9 @@ fn bench_measures_rates_next_to_the_floor_and_memory() {
         .output()
         .unwrap();
     assert_ok(&output);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = &comparison["environments"][0];
+    assert_eq!(report["place"]["name"], "host", "{report}");
     assert!(
         report["floor_per_second"].as_f64().unwrap() > 0.0,
         "{report}"
@@ -258,8 +260,13 @@ fn bench_measures_rates_next_to_the_floor_and_memory() {
         "{rate}"
     );
     let rates = report["rates"].as_array().unwrap();
-    assert_eq!(rates.len(), 2);
+    assert_eq!(rates.len(), 3);
     assert_eq!(rates[1]["scenario"], "install-over-lib");
     assert_eq!(rates[1]["spawns_per_trial"], 2);
+    assert_eq!(rates[2]["scenario"], "tool-cp-over-lib");
+    assert!(
+        report["guarded_command_ms"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
     assert_eq!(report["memory"]["rss_kib"].as_array().unwrap().len(), 11);
 }

@@ -21,6 +21,7 @@ use crate::environment::Environment;
 use crate::filesystem::FsKind;
 use crate::results::ScenarioResult;
 use crate::session;
+use crate::vm::bench::GuestBench;
 
 /// Where the configuration lies in the initramfs.
 pub const CONFIG_PATH: &str = "/clobber/guest.json";
@@ -57,6 +58,9 @@ pub struct Config {
     /// The filesystem of the work dir; none means the guest's tmpfs. Default: none.
     #[serde(default)]
     pub filesystem: Option<FsKind>,
+    /// Run `clobber bench` instead of the scenarios. Default: none.
+    #[serde(default)]
+    pub bench: Option<GuestBench>,
 }
 
 /// What a progress line from the guest says.
@@ -177,6 +181,10 @@ fn run_guest() -> Result<bool> {
         &fs::read(CONFIG_PATH).with_context(|| format!("reading {CONFIG_PATH}"))?,
     )
     .with_context(|| format!("parsing {CONFIG_PATH}"))?;
+    if let Some(bench) = &config.bench {
+        crate::vm::bench::in_guest(bench)?;
+        return Ok(false);
+    }
     let workdir = match config.filesystem {
         Some(kind @ (FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs)) => mount_disk(kind)?,
         Some(FsKind::Tmpfs) | None => Path::new("/tmp/work").to_path_buf(),
@@ -276,7 +284,7 @@ pub fn received(ttys1: &[u8]) -> Vec<Published> {
 }
 
 /// Writes to ttyS1 in raw mode and waits until the bytes are sent.
-fn send(json: &[u8]) -> Result<()> {
+pub fn send(json: &[u8]) -> Result<()> {
     let mut port = fs::OpenOptions::new()
         .write(true)
         .open("/dev/ttyS1")

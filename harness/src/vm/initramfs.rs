@@ -2,7 +2,8 @@
 //! its dynamic loader and libraries, the real tools the tool-* scenarios run (with theirs), the
 //! host's /etc/os-release (the guest's userland is the host's), /dev/console, and the guest's
 //! configuration. A `--fs` guest's initramfs is that shared archive followed by a second one with
-//! its kernel's disk and filesystem modules (concatenated archives make one initramfs).
+//! its kernel's disk and filesystem modules, and a bench guest's one followed by the C floor and
+//! its libraries (concatenated archives make one initramfs).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -75,6 +76,53 @@ pub fn build(config: &Config, out: &Path) -> Result<()> {
 /// Writes to `out` the initramfs `shared` followed by an archive holding `modules` in
 /// [`MODULES_DIR`], named so that sorting the names gives their load order.
 pub fn with_modules(shared: &Path, modules: &[Module], out: &Path) -> Result<()> {
+    let files: Vec<(PathBuf, u32, &[u8])> = modules
+        .iter()
+        .enumerate()
+        .map(|(i, module)| {
+            let path = Path::new(MODULES_DIR).join(format!("{i:03}-{}.ko", module.name));
+            (path, 0o100_644, module.image.as_slice())
+        })
+        .collect();
+    append(shared, &[PathBuf::from(MODULES_DIR)], &files, out)
+}
+
+/// Writes to `out` the initramfs `shared` followed by an archive holding `files` (guest path,
+/// host path) and the loader and libraries they need.
+pub fn with_files(shared: &Path, files: &[(PathBuf, PathBuf)], out: &Path) -> Result<()> {
+    let mut all: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    for (guest, host) in files {
+        add_with_libraries(&mut all, host, guest)?;
+    }
+    let data = all
+        .iter()
+        .map(|(guest, host)| {
+            let bytes = fs::read(host).with_context(|| format!("reading {}", host.display()))?;
+            Ok((guest.clone(), bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut dirs: Vec<PathBuf> = all
+        .keys()
+        .flat_map(|guest| guest.ancestors().skip(1).map(Path::to_path_buf))
+        .filter(|dir| dir != Path::new("/"))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let files: Vec<(PathBuf, u32, &[u8])> = data
+        .iter()
+        .map(|(guest, bytes)| (guest.clone(), 0o100_755, bytes.as_slice()))
+        .collect();
+    append(shared, &dirs, &files, out)
+}
+
+/// Writes to `out` the initramfs `shared` followed by an archive of `dirs` and `files` (path,
+/// mode, contents): concatenated archives make one initramfs, the later entries winning.
+fn append(
+    shared: &Path,
+    dirs: &[PathBuf],
+    files: &[(PathBuf, u32, &[u8])],
+    out: &Path,
+) -> Result<()> {
     let mut bytes = fs::read(shared).with_context(|| format!("reading {}", shared.display()))?;
     // The kernel skips the zeros between archives; each archive starts 4-aligned.
     bytes.resize(bytes.len().next_multiple_of(4), 0);
@@ -82,10 +130,11 @@ pub fn with_modules(shared: &Path, modules: &[Module], out: &Path) -> Result<()>
         out: GzEncoder::new(bytes, Compression::fast()),
         ino: 1_000_000,
     };
-    archive.entry(Path::new(MODULES_DIR), 0o040_755, &[], (0, 0))?;
-    for (i, module) in modules.iter().enumerate() {
-        let path = Path::new(MODULES_DIR).join(format!("{i:03}-{}.ko", module.name));
-        archive.entry(&path, 0o100_644, &module.image, (0, 0))?;
+    for dir in dirs {
+        archive.entry(dir, 0o040_755, &[], (0, 0))?;
+    }
+    for (path, mode, data) in files {
+        archive.entry(path, *mode, data, (0, 0))?;
     }
     let bytes = cpio::newc::trailer(archive.out)?.finish()?;
     fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))

@@ -47,16 +47,57 @@ struct Failure {
 }
 
 /// A kernel that did.
-struct Success {
-    spec: String,
-    release: String,
-    boot: Duration,
-    total: Duration,
-    path: PathBuf,
+pub struct Success {
+    /// The kernel as given.
+    pub spec: String,
+    /// Its release.
+    pub release: String,
+    /// From starting qemu to /init.
+    pub boot: Duration,
+    /// From starting qemu to its end.
+    pub total: Duration,
+    /// The results file its scenarios went to.
+    pub path: PathBuf,
 }
 
-/// Runs the matrix; exit status 1 when any kernel failed.
-pub fn run(options: &Options) -> Result<ExitCode> {
+/// How a matrix went.
+pub struct Summary {
+    /// The kernels that gave results, in the order they finished.
+    pub successes: Vec<Success>,
+    /// How many failed (each was reported on stderr).
+    pub failures: usize,
+}
+
+impl Summary {
+    /// 0 when every kernel gave results, else 1.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.failures == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+
+    /// One line per kernel that gave results.
+    pub fn lines(&self) -> Vec<String> {
+        self.successes
+            .iter()
+            .map(|done| {
+                format!(
+                    "{} ({}): {:.1}s, boot {:.1}s, results {}",
+                    done.spec,
+                    done.release,
+                    done.total.as_secs_f64(),
+                    done.boot.as_secs_f64(),
+                    done.path.display()
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs the matrix; failures are reported on stderr and counted in the summary.
+pub fn run(options: &Options) -> Result<Summary> {
     interrupt::install()?;
     // An unusable results directory is bad input before anything boots.
     drop(results::lock_dir(&options.results)?);
@@ -162,16 +203,6 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             }
         }
     }
-    for done in &successes {
-        println!(
-            "{} ({}): {:.1}s, boot {:.1}s, results {}",
-            done.spec,
-            done.release,
-            done.total.as_secs_f64(),
-            done.boot.as_secs_f64(),
-            done.path.display()
-        );
-    }
     for failure in &failures {
         eprintln!("clobber: {} failed: {}", failure.spec, failure.reason);
         eprintln!("  last console lines:");
@@ -185,10 +216,9 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     if interrupt::requested() {
         return Err(Interrupted.into());
     }
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(Summary {
+        successes,
+        failures: failures.len(),
     })
 }
 

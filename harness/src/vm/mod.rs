@@ -2,6 +2,7 @@
 //! initramfs and the modules a disk needs, qemu itself, the harness's life as PID 1, and the
 //! matrix that ties them together.
 
+pub mod bench;
 pub mod guest;
 pub mod initramfs;
 pub mod kernel;
