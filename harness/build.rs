@@ -1,6 +1,7 @@
 //! Compiles the victim library and the victim executable (victims/lib, victims/exe) in two
 //! versions each, and the dlopen, mmap, linked (eagerly and lazily bound) and interpreter victims
-//! (victims/dlopen, victims/mmap, victims/linked, victims/interp), with `$RUSTC`, and embeds them and the scenario catalogue
+//! (victims/dlopen, victims/mmap, victims/linked, victims/interp), the victims of real library
+//! releases (victims/release), with `$RUSTC`, and embeds them and the scenario catalogue
 //! (scenarios/*.toml) in the harness, so that one binary carries everything it needs, on the host
 //! and as PID 1 in a VM.
 
@@ -50,6 +51,7 @@ fn main() {
     let interp_src = root.join("victims/interp/victim_interp.rs");
     let dlopen_src = root.join("victims/dlopen/victim_dlopen.rs");
     let mmap_src = root.join("victims/mmap/victim_mmap.rs");
+    let release = root.join("victims/release");
     let common = root.join("victims/common");
     let scenarios = root.join("scenarios");
     for path in [
@@ -60,6 +62,7 @@ fn main() {
         &interp_src,
         &dlopen_src,
         &mmap_src,
+        &release,
         &common,
         &scenarios,
     ] {
@@ -135,6 +138,50 @@ fn main() {
     writeln!(
         code,
         "/// The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).\npub const LINKED: &[u8] = include_bytes!({linked:?});\n/// The victim executable linked against libvictim.so with lazy binding (PLT slots bound at first call).\npub const LINKED_LAZY: &[u8] = include_bytes!({linked_lazy:?});\n/// The victim program whose PT_INTERP is `ld.so` in its working directory.\npub const INTERP: &[u8] = include_bytes!({interp:?});"
+    )
+    .unwrap();
+
+    // The victims of real library releases. zlib's and SQLite's link a stand-in with the real
+    // soname (the development files need not be installed) and find the real release next to
+    // themselves at run time.
+    let libc_victim = out.join("victim-libc");
+    rustc(&release.join("victim_libc.rs"), "bin", 1, &libc_victim, &[]);
+    for (library, soname, file) in [
+        ("zlib", "libz.so.1", "libz.so"),
+        ("sqlite", "libsqlite3.so.0", "libsqlite3.so"),
+    ] {
+        let stubs = out.join(format!("stub-{library}"));
+        fs::create_dir_all(&stubs).unwrap();
+        rustc(
+            &release.join("stub.rs"),
+            "cdylib",
+            1,
+            &stubs.join(file),
+            &[
+                "--cfg".into(),
+                format!("stub_{library}"),
+                "-C".into(),
+                format!("link-arg=-Wl,-soname,{soname}"),
+            ],
+        );
+        rustc(
+            &release.join(format!("victim_{library}.rs")),
+            "bin",
+            1,
+            &out.join(format!("victim-{library}")),
+            &[
+                "-L".into(),
+                format!("native={}", stubs.display()),
+                "-C".into(),
+                "link-arg=-Wl,-rpath,$ORIGIN".into(),
+            ],
+        );
+    }
+    writeln!(
+        code,
+        "/// The C-library victim (`victim-libc`).\npub const LIBC_VICTIM: &[u8] = include_bytes!({libc_victim:?});\n/// The zlib victim (`victim-zlib`, DT_NEEDED libz.so.1, rpath $ORIGIN).\npub const ZLIB_VICTIM: &[u8] = include_bytes!({:?});\n/// The SQLite victim (`victim-sqlite`, DT_NEEDED libsqlite3.so.0, rpath $ORIGIN).\npub const SQLITE_VICTIM: &[u8] = include_bytes!({:?});",
+        out.join("victim-zlib"),
+        out.join("victim-sqlite")
     )
     .unwrap();
 

@@ -50,6 +50,8 @@ pub fn scenario(target: Target, argv: Vec<String>) -> Scenario {
             binding: None,
             new_process: true,
             victims: None,
+            programs: None,
+            with_loader: false,
             layer: None,
             trials: None,
             expect: Expectation {

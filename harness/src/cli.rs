@@ -15,6 +15,7 @@ use crate::error::BadInput;
 use crate::filesystem::FsKind;
 use crate::guard;
 use crate::interrupt;
+use crate::release::{self, Library};
 use crate::report;
 use crate::scenario::{self, Target};
 use crate::session::{self, Options, Progress, Workdir};
@@ -130,6 +131,12 @@ enum Command {
         #[command(subcommand)]
         command: KernelCommand,
     },
+    /// Fetch real library releases (glibc, zlib, SQLite; old from Debian bookworm, new from
+    /// trixie) into the cache and list it.
+    Lib {
+        #[command(subcommand)]
+        command: LibCommand,
+    },
     /// Run scenarios inside other, real kernels under qemu; one results file per kernel.
     ///
     /// Fetches the kernels the cache lacks, boots each with the harness as /init (KVM where it
@@ -192,6 +199,23 @@ enum KernelCommand {
     },
     /// Show the kernels in the cache.
     List,
+}
+
+#[derive(Subcommand)]
+enum LibCommand {
+    /// Download both releases of libraries (all three by default) and keep them in the cache.
+    Fetch {
+        /// libc, zlib or sqlite.
+        #[arg(value_name = "LIBRARY", value_parser = parse_library)]
+        libraries: Vec<Library>,
+    },
+    /// Show the releases in the cache.
+    List,
+}
+
+fn parse_library(text: &str) -> Result<Library, String> {
+    Library::parse(text)
+        .ok_or_else(|| format!("unknown library {text:?}; known: libc, zlib, sqlite"))
 }
 
 #[derive(Args)]
@@ -317,6 +341,7 @@ pub fn run() -> Result<ExitCode> {
             }
         }
         Command::Kernel { command } => kernel_command(command),
+        Command::Lib { command } => lib_command(command),
         Command::Matrix {
             kernels,
             scenarios,
@@ -465,6 +490,48 @@ fn bench_matrix(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn lib_command(command: LibCommand) -> Result<ExitCode> {
+    let show = |pair: &release::Pair| {
+        for (release, dir) in [&pair.old, &pair.new] {
+            println!(
+                "{:<7} {:<13} {:<24} {:<9} {}",
+                pair.library.to_string(),
+                release.package,
+                release.version,
+                release.suite,
+                dir.display()
+            );
+        }
+    };
+    match command {
+        LibCommand::Fetch { libraries } => {
+            let libraries = if libraries.is_empty() {
+                release::LIBRARIES.to_vec()
+            } else {
+                libraries
+            };
+            for library in libraries {
+                eprintln!("clobber: fetching {}", library.package());
+                show(
+                    &release::fetch(library)
+                        .with_context(|| format!("fetching {}", library.package()))?,
+                );
+            }
+        }
+        LibCommand::List => {
+            let cached: Vec<_> = release::LIBRARIES
+                .into_iter()
+                .filter_map(release::cached)
+                .collect();
+            if cached.is_empty() {
+                println!("no library releases in the cache (clobber lib fetch)");
+            }
+            cached.iter().for_each(show);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn kernel_command(command: KernelCommand) -> Result<ExitCode> {

@@ -3,6 +3,7 @@
 //! results, reports); the `clobber` binary is a thin CLI over it, and the benchmarks and fuzz
 //! targets use it directly.
 
+pub mod apt;
 pub mod bench;
 pub mod check;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod interrupt;
 pub mod method;
 pub mod outcome;
 pub mod placement;
+pub mod release;
 pub mod report;
 pub mod results;
 pub mod runner;

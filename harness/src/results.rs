@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::environment::Environment;
 use crate::error::BadInput;
 use crate::outcome::{matches, Outcome};
-use crate::scenario::{Binding, Expectation, Scenario, Share, Target, Update};
+use crate::release::Releases;
+use crate::scenario::{Binding, Expectation, Scenario, Share, Target, Update, VictimKind};
 use crate::stats::{Percentiles, Rate};
 use crate::trial::{NewProcess, Trial, UpdateResult};
 
@@ -55,6 +56,10 @@ pub struct NewProcessCounts {
     pub failed_to_start: u64,
     /// Trials in which the old process still ran the old version after the new one started.
     pub old_unchanged: u64,
+    /// What new processes that failed to start said first (distinct lines, at most 3), e.g. the
+    /// loader's complaint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
 }
 
 /// How many surviving victims a restart checker (needrestart, `lsof +L1`) can find.
@@ -221,6 +226,13 @@ pub struct ScenarioResult {
     pub expectation: Expectation,
     /// The measurement compared with the expectation.
     pub verdict: Verdict,
+    /// For scenarios on a real library: its two releases, package versions, file hashes and what
+    /// the victims reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases: Option<Releases>,
+    /// Victims per program and outcome, for scenarios whose victims are real programs too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kind_counts: BTreeMap<VictimKind, BTreeMap<Outcome, u64>>,
     /// Wall-clock milliseconds of the whole scenario.
     pub wall_ms: u64,
     /// Wall-clock microseconds per trial (the whole scenario over its trials), so that a slow
@@ -296,6 +308,12 @@ fn victim_description(scenario: &Scenario) -> String {
         Target::Interp => "PT_INTERP, dlopen loop".into(),
         Target::Exe => "exec".into(),
         Target::Data => format!("mmap {:?}", scenario.mapping()).to_lowercase(),
+        Target::Libc => {
+            let programs: Vec<String> = scenario.programs().iter().map(|p| p.to_string()).collect();
+            format!("private ld.so and libc: {}", programs.join(", "))
+        }
+        Target::Zlib => "linked (DT_NEEDED), rpath $ORIGIN".into(),
+        Target::Sqlite => "linked (DT_NEEDED), rpath $ORIGIN, on trixie's glibc 2.41".into(),
     }
 }
 
@@ -349,7 +367,14 @@ fn new_process_counts(trials: &[Trial]) -> NewProcessCounts {
             NewProcess::GotNew => counts.saw_new += 1,
             NewProcess::GotOld => counts.saw_old += 1,
             NewProcess::Mixed => counts.mixed += 1,
-            NewProcess::FailedToStart(..) => counts.failed_to_start += 1,
+            NewProcess::FailedToStart(_, said) => {
+                counts.failed_to_start += 1;
+                if let Some(line) = said.as_ref().filter(|l| !counts.failures.contains(l)) {
+                    if counts.failures.len() < 3 {
+                        counts.failures.push(line.clone());
+                    }
+                }
+            }
         }
         counts.old_unchanged += u64::from(*old_unchanged);
     }
@@ -468,6 +493,18 @@ impl ScenarioResult {
         } else {
             Vec::new()
         };
+        let mut kind_counts: BTreeMap<VictimKind, BTreeMap<Outcome, u64>> = BTreeMap::new();
+        if scenario.file.programs.is_some() {
+            for trial in trials {
+                for (record, label) in trial.victims.iter().zip(trial.victim_labels()) {
+                    *kind_counts
+                        .entry(record.kind)
+                        .or_default()
+                        .entry(label)
+                        .or_default() += 1;
+                }
+            }
+        }
         let verdict = judge(&scenario.file.expect, &counts, n, new_process.as_ref());
         ScenarioResult {
             name: scenario.name.clone(),
@@ -496,6 +533,8 @@ impl ScenarioResult {
             victim_messages,
             expectation: scenario.file.expect.clone(),
             verdict,
+            releases: None,
+            kind_counts,
             wall_ms,
             us_per_trial: (wall_ms * 1000).checked_div(n).unwrap_or(0),
             spawns_per_trial: u64::from(scenario.spawns_per_trial()),

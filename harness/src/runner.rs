@@ -23,7 +23,8 @@ use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
-use crate::scenario::{Binding, Layer, Scenario, Target, Update};
+use crate::release::{self, Library};
+use crate::scenario::{Binding, Layer, Scenario, Target, Update, VictimKind};
 use crate::tool;
 use crate::trial::{Death, NewProcess, Trial, UpdateResult, VictimRecord};
 use crate::victim::{wait_fds, Program, Readiness, Victim};
@@ -61,6 +62,9 @@ struct Materials {
     support: Vec<(&'static str, Vec<u8>)>,
     /// Interp targets: the build-id (hex) of the new loader version.
     new_build_id: String,
+    /// Release targets: the release's other files (the C library's loader), (name, old, new),
+    /// written afresh beside the target before each trial.
+    companions: Vec<(&'static str, Vec<u8>, Vec<u8>)>,
 }
 
 /// The system's dynamic loader, as named by the harness's own PT_INTERP.
@@ -82,6 +86,15 @@ fn linked_victim(binding: Binding) -> (&'static str, &'static [u8]) {
     }
 }
 
+/// The file name and bytes of the victim program of a real library's release.
+fn release_victim(library: Library) -> (&'static str, &'static [u8]) {
+    match library {
+        Library::Libc => ("victim-libc", embedded::LIBC_VICTIM),
+        Library::Zlib => ("victim-zlib", embedded::ZLIB_VICTIM),
+        Library::Sqlite => ("victim-sqlite", embedded::SQLITE_VICTIM),
+    }
+}
+
 impl Materials {
     fn for_target(target: Target, binding: Binding) -> Result<Materials> {
         let plain = |file_name, old: &[u8], new: &[u8], mode| Materials {
@@ -91,6 +104,7 @@ impl Materials {
             mode,
             support: Vec::new(),
             new_build_id: String::new(),
+            companions: Vec::new(),
         };
         Ok(match target {
             Target::Lib => Materials {
@@ -129,8 +143,47 @@ impl Materials {
                         ("libvictim.so", embedded::LIB_V1.to_vec()),
                     ],
                     new_build_id,
+                    companions: Vec::new(),
                 }
             }
+            Target::Libc => Materials::of_release(Library::Libc)?,
+            Target::Zlib => Materials::of_release(Library::Zlib)?,
+            Target::Sqlite => Materials::of_release(Library::Sqlite)?,
+        })
+    }
+    /// The files of a real library's releases, from the cache.
+    fn of_release(library: Library) -> Result<Materials> {
+        let pair = release::cached(library).with_context(|| {
+            format!(
+                "the releases of {} are not in the cache (clobber lib fetch {library})",
+                library.package()
+            )
+        })?;
+        let (name, others) = library.files().split_first().expect("a release has files");
+        let (old, new) = pair.bytes(name)?;
+        let companions = others
+            .iter()
+            .map(|n| pair.bytes(n).map(|(old, new)| (*n, old, new)))
+            .collect::<Result<_>>()?;
+        let (victim, bytes) = release_victim(library);
+        let mut support = vec![(victim, bytes.to_vec())];
+        if let Some(runtime) = library.runs_on() {
+            // The newer C library the victims run on, never updated.
+            let pair = release::cached(runtime).with_context(|| {
+                format!("the releases of {} are not in the cache", runtime.package())
+            })?;
+            for file in runtime.files() {
+                support.push((file, pair.bytes(file)?.1));
+            }
+        }
+        Ok(Materials {
+            file_name: name,
+            old,
+            new,
+            mode: 0o755,
+            support,
+            new_build_id: String::new(),
+            companions,
         })
     }
 }
@@ -144,6 +197,8 @@ pub struct Runner {
     kernel_log: Result<KernelLog, String>,
     /// Where update commands may write (Landlock), or None to run them unconfined.
     confine: Option<PathBuf>,
+    /// What the victims of the latest scenario on a real library reported for its releases.
+    reported: Option<Reported>,
 }
 
 /// One scenario being run: its directory, files and victim program.
@@ -158,14 +213,74 @@ struct Setup {
     update_target: PathBuf,
     new_path: PathBuf,
     materials: Materials,
-    program: Program,
+    /// The victims' programs, in the order they start.
+    programs: Vec<Program>,
+    /// The program of a process started after the update.
+    new_program: Program,
+    /// The versions its victims report for the old and the new file.
+    versions: (u64, u64),
     update: Update,
-    victims: u32,
+    /// Release targets: the update replaces the companions (the loader) first.
+    with_loader: bool,
     new_process: bool,
+}
+
+/// What the victims of a real library reported for its old and new release, measured once per
+/// scenario: the first line each wrote (e.g. `glibc 2.36`).
+#[derive(Clone, Debug)]
+pub struct Reported {
+    /// For the old release.
+    pub old: String,
+    /// For the new release.
+    pub new: String,
+}
+
+/// The program of a victim of `kind` for `scenario`, whose files are in `dir`.
+fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Program> {
+    let target = scenario.file.target;
+    Ok(match target {
+        Target::Lib => Program::Dlopen(dir.join("victim-dlopen")),
+        Target::Exe => Program::Exe,
+        Target::Data => Program::Mmap {
+            exe: dir.join("victim-mmap"),
+            mapping: scenario.mapping(),
+        },
+        Target::LinkedLib => Program::Linked(dir.join(linked_victim(scenario.binding()).0)),
+        Target::Interp => Program::Interp {
+            exe: dir.join("victim-interp"),
+            lib: dir.join("libvictim.so"),
+            new_build_id: String::new(),
+        },
+        Target::Zlib => Program::Linked(dir.join(release_victim(Library::Zlib).0)),
+        // On trixie's C library, run by its loader (see [`Library::runs_on`]).
+        Target::Sqlite => Program::UnderLoader {
+            loader: dir.join(release::LOADER),
+            kind: VictimKind::Clobber,
+            exe: dir.join(release_victim(Library::Sqlite).0),
+        },
+        Target::Libc => {
+            let real =
+                |name: &str| tool::find(name).with_context(|| format!("{name} not found on PATH"));
+            Program::UnderLoader {
+                loader: dir.join(release::LOADER),
+                kind,
+                exe: match kind {
+                    VictimKind::Clobber => dir.join(release_victim(Library::Libc).0),
+                    VictimKind::Shell => real("dash")?,
+                    VictimKind::Sleeper => real("sleep")?,
+                    VictimKind::Reader => real("cat")?,
+                },
+            }
+        }
+    })
 }
 
 /// A victim being watched after the update, until its outcome is known.
 struct Watch {
+    /// Which program it is.
+    kind: VictimKind,
+    /// What it counts as if it lives on, for real programs (see [`Runner::trial`]).
+    survivor: Outcome,
     /// The version it saw when it became ready.
     first: u64,
     /// Its mappings when it became ready, to locate a fault in a file.
@@ -183,8 +298,10 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(first: u64, maps: Vec<evidence::Mapping>) -> Watch {
+    fn new(kind: VictimKind, first: u64, maps: Vec<evidence::Mapping>) -> Watch {
         Watch {
+            kind,
+            survivor: Outcome::Unchanged,
             first,
             maps,
             base: 0,
@@ -197,29 +314,50 @@ impl Watch {
 
     /// Starts counting the victim's progress from now, after the update, and asks it to announce
     /// its next iterations.
-    fn begin(&mut self, victim: &mut Victim) {
+    fn begin(&mut self, victim: &mut Victim, survivor: &Outcome) -> Result<()> {
+        if self.kind == VictimKind::Sleeper {
+            if let Some(exit) = victim
+                .wait_death(Duration::ZERO)?
+                .filter(ExitStatus::success)
+            {
+                bail!(
+                    "sleeper {} woke and ended ({exit}) before the update was over: the update took \
+                     longer than its {} s of sleep",
+                    victim.pid(),
+                    crate::victim::SLEEPER_SECONDS
+                );
+            }
+        }
+        self.survivor = survivor.clone();
         victim.expect_progress();
-        let now = victim.iterations();
+        victim.poke();
+        let now = victim.progress();
         self.base = now;
         self.last = now;
         self.last_progress = Instant::now();
         self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
         self.done = None;
+        Ok(())
     }
 
     /// Looks at the victim once: its death, its progress, or a hang.
     fn look(&mut self, victim: &mut Victim, start: Instant) -> Result<()> {
         if let Some(exit) = victim.wait_death(Duration::ZERO)? {
+            // A sleeper that woke and finished its sleep lived through the update.
+            if self.kind == VictimKind::Sleeper && exit.success() {
+                self.done = Some((self.survivor.clone(), None));
+                return Ok(());
+            }
             let after = start.elapsed().as_micros() as u64;
             self.done = Some((Outcome::from_exit(exit), Some((after, exit))));
             return Ok(());
         }
-        let now = victim.iterations();
-        if now >= self.base + SETTLE_ITERATIONS {
-            let outcome = if victim.seen() == self.first {
-                Outcome::Unchanged
-            } else {
-                Outcome::SawNew
+        let now = victim.progress();
+        if now >= self.base.saturating_add(settle(self.kind)) {
+            let outcome = match self.kind {
+                VictimKind::Clobber if victim.seen() == self.first => Outcome::Unchanged,
+                VictimKind::Clobber => Outcome::SawNew,
+                _ => self.survivor.clone(),
             };
             self.done = Some((outcome, None));
         } else if now != self.last {
@@ -236,6 +374,18 @@ impl Watch {
             self.done = Some((Outcome::Hung, None));
         }
         Ok(())
+    }
+}
+
+/// The progress after the update that shows a victim lives on: iterations of clobber's victims,
+/// bytes from a real program (three of the shell's lines, the reader's echo). A sleeper shows it
+/// only by ending well after it wakes.
+fn settle(kind: VictimKind) -> u64 {
+    match kind {
+        VictimKind::Clobber => SETTLE_ITERATIONS,
+        VictimKind::Shell => 16,
+        VictimKind::Reader => 5,
+        VictimKind::Sleeper => u64::MAX,
     }
 }
 
@@ -260,6 +410,7 @@ impl Runner {
             overlay: None,
             kernel_log: KernelLog::open(),
             confine: None,
+            reported: None,
         }
     }
 
@@ -276,6 +427,11 @@ impl Runner {
         self
     }
 
+    /// What the victims of the latest scenario on a real library reported for its releases.
+    pub fn reported(&self) -> Option<&Reported> {
+        self.reported.as_ref()
+    }
+
     /// Why the kernel's log lines are missing from the evidence, if they are.
     pub fn kernel_log_unreadable(&self) -> Option<&str> {
         self.kernel_log.as_ref().err().map(String::as_str)
@@ -288,9 +444,17 @@ impl Runner {
         trials: u32,
         on_trial: &mut dyn FnMut(&Trial),
     ) -> Result<Vec<Trial>> {
-        let setup = self
+        let mut setup = self
             .setup(scenario)
             .with_context(|| format!("preparing scenario {}", scenario.name))?;
+        self.reported = None;
+        if scenario.file.target.library().is_some() {
+            let (versions, reported) = self
+                .calibrate(scenario, &setup)
+                .with_context(|| format!("preparing scenario {}", scenario.name))?;
+            setup.versions = versions;
+            self.reported = Some(reported);
+        }
         let mut records = Vec::with_capacity(trials as usize);
         for _ in 0..trials {
             if interrupt::requested() {
@@ -326,36 +490,92 @@ impl Runner {
             Layer::Merged => target.clone(),
         };
         let new_path = base.join("new").join(materials.file_name);
-        let program = match scenario.file.target {
-            Target::Lib => Program::Dlopen(dir.join("victim-dlopen")),
-            Target::Exe => Program::Exe,
-            Target::Data => Program::Mmap {
-                exe: dir.join("victim-mmap"),
-                mapping: scenario.mapping(),
-            },
-            Target::LinkedLib => Program::Linked(dir.join(linked_victim(scenario.binding()).0)),
-            Target::Interp => Program::Interp {
-                exe: dir.join("victim-interp"),
-                lib: dir.join("libvictim.so"),
-                new_build_id: materials.new_build_id.clone(),
-            },
-        };
+        let mut kinds: Vec<VictimKind> = scenario
+            .programs()
+            .into_iter()
+            .cycle()
+            .take(scenario.victims() as usize)
+            .collect();
+        // Sleepers start last, so that they are still asleep when the update comes.
+        kinds.sort_by_key(|kind| *kind == VictimKind::Sleeper);
+        let mut programs = kinds
+            .into_iter()
+            .map(|kind| program_for(scenario, &dir, kind))
+            .collect::<Result<Vec<_>>>()?;
+        let mut new_program = program_for(scenario, &dir, VictimKind::Clobber)?;
+        for program in programs.iter_mut().chain([&mut new_program]) {
+            if let Program::Interp { new_build_id, .. } = program {
+                new_build_id.clone_from(&materials.new_build_id);
+            }
+        }
         Ok(Setup {
             update: scenario.update(),
-            victims: scenario.victims(),
             new_process: scenario.file.new_process,
+            with_loader: scenario.file.with_loader,
+            versions: (OLD_VERSION, NEW_VERSION),
             dir,
             base,
             target,
             update_target,
             new_path,
             materials,
-            program,
+            programs,
+            new_program,
         })
+    }
+
+    /// The versions the victims of a real library report for its old and new release, and the
+    /// first line they wrote: a victim started on each, in a directory of its own.
+    fn calibrate(&self, scenario: &Scenario, setup: &Setup) -> Result<((u64, u64), Reported)> {
+        let mut seen = Vec::new();
+        for (which, new) in [("old", false), ("new", true)] {
+            let dir = setup.dir.join("versions").join(which);
+            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let materials = &setup.materials;
+            for (name, bytes) in &materials.support {
+                write_file(&dir.join(name), bytes, 0o755)?;
+            }
+            let pick = |old: &[u8], fresh: &[u8]| if new { fresh.to_vec() } else { old.to_vec() };
+            write_file(
+                &dir.join(materials.file_name),
+                &pick(&materials.old, &materials.new),
+                materials.mode,
+            )?;
+            for (name, old, fresh) in &materials.companions {
+                write_file(&dir.join(name), &pick(old, fresh), 0o755)?;
+            }
+            let program = program_for(scenario, &dir, VictimKind::Clobber)?;
+            let mut victim = Victim::spawn(
+                &program,
+                &dir.join(materials.file_name),
+                &dir.join("status"),
+                &dir.join("stderr"),
+            )?;
+            let version = ready(&mut victim)
+                .with_context(|| format!("starting a victim on the {which} release"))?;
+            seen.push((version, victim.stderr_line().unwrap_or_default()));
+        }
+        let (new, old) = (seen.pop().expect("two"), seen.pop().expect("two"));
+        if old.0 == new.0 {
+            bail!(
+                "the old and the new release report the same version ({})",
+                old.1
+            );
+        }
+        Ok((
+            (old.0, new.0),
+            Reported {
+                old: old.1,
+                new: new.1,
+            },
+        ))
     }
 
     fn trial(&mut self, setup: &Setup) -> Result<Trial> {
         let target = &setup.target;
+        for (name, old, _) in &setup.materials.companions {
+            write_file(&setup.base.join(name), old, 0o755)?;
+        }
         match &self.overlay {
             Some(overlay) => {
                 let lower = setup.base.join(setup.materials.file_name);
@@ -369,17 +589,17 @@ impl Runner {
             write_file(&setup.new_path, &setup.materials.new, setup.materials.mode)?;
         }
         let old_inode = fs::metadata(target)?.ino();
-        let mut victims = Vec::with_capacity(setup.victims as usize);
-        let mut watches = Vec::with_capacity(setup.victims as usize);
-        for index in 0..setup.victims {
+        let mut victims = Vec::with_capacity(setup.programs.len());
+        let mut watches = Vec::with_capacity(setup.programs.len());
+        for (index, program) in setup.programs.iter().enumerate() {
             let mut victim = Victim::spawn(
-                &setup.program,
+                program,
                 target,
                 &setup.dir.join(format!("status-{index}")),
                 &setup.dir.join(format!("stderr-{index}")),
             )?;
             let first = ready(&mut victim)?;
-            watches.push(Watch::new(first, victim.maps()));
+            watches.push(Watch::new(victim.kind(), first, victim.maps()));
             victims.push(victim);
         }
         // Ready victims wait to be released, so that starting the next ones is not slowed down by
@@ -396,18 +616,32 @@ impl Runner {
 
         let start = Instant::now();
         let update = match &setup.update {
-            Update::Syscalls(method) => match method::apply(
-                *method,
-                &setup.update_target,
-                &setup.materials.new,
-                setup.materials.mode,
-            ) {
-                Ok(()) => UpdateResult::Applied,
-                Err(errno) => UpdateResult::Refused {
-                    errno: format!("{errno:?}"),
-                    message: String::new(),
-                },
-            },
+            Update::Syscalls(method) => {
+                // The release's loader first, where the scenario replaces it, as its package
+                // does; then the target.
+                let companions = setup
+                    .materials
+                    .companions
+                    .iter()
+                    .filter(|_| setup.with_loader)
+                    .map(|(name, _, new)| (setup.update_target.with_file_name(name), new, 0o755));
+                let files = companions.chain([(
+                    setup.update_target.clone(),
+                    &setup.materials.new,
+                    setup.materials.mode,
+                )]);
+                let mut result = UpdateResult::Applied;
+                for (path, bytes, mode) in files {
+                    if let Err(errno) = method::apply(*method, &path, bytes, mode) {
+                        result = UpdateResult::Refused {
+                            errno: format!("{errno:?}"),
+                            message: String::new(),
+                        };
+                        break;
+                    }
+                }
+                result
+            }
             Update::Command(argv) => {
                 let argv = tool::substitute(argv, &setup.new_path, &setup.update_target);
                 tool::run(&argv, &setup.dir, self.confine.as_deref())?
@@ -415,8 +649,16 @@ impl Runner {
         };
         let update_us = start.elapsed().as_micros() as u64;
 
+        // What a real program that lives on ran on: the old file, where the path now names
+        // another inode (it keeps mapping the old one), or the rewritten one.
+        let replaced = fs::metadata(target).map_or(true, |m| m.ino() != old_inode);
+        let survivor = if replaced || update != UpdateResult::Applied {
+            Outcome::Unchanged
+        } else {
+            Outcome::SawNew
+        };
         // Observed whatever became of the update: a command may damage the file and then fail.
-        observe(&mut victims, &mut watches, start)?;
+        observe(&mut victims, &mut watches, start, &survivor)?;
         let kernel_lines = match &mut self.kernel_log {
             Ok(log) => log.read_new(),
             Err(_) => Vec::new(),
@@ -442,12 +684,18 @@ impl Runner {
                 }
             });
             let restart_visible = if death.is_some() {
-                messages.extend(victim.last_stderr_line());
+                // What it said last, unless that is only the version line it started with.
+                let said = victim.last_stderr_line().filter(|line| {
+                    setup.versions == (OLD_VERSION, NEW_VERSION)
+                        || victim.stderr_line().as_ref() != Some(line)
+                });
+                messages.extend(said);
                 None
             } else {
                 detect::restart_visible(victim.pid(), target, old_inode)
             };
             records.push(VictimRecord {
+                kind: victim.kind(),
                 fate,
                 death,
                 restart_visible,
@@ -505,9 +753,14 @@ fn wait_any(victims: &[Victim], watches: &[Watch]) -> Result<()> {
 }
 
 /// Watches victims from now until each one's outcome is known.
-fn observe(victims: &mut [Victim], watches: &mut [Watch], start: Instant) -> Result<()> {
+fn observe(
+    victims: &mut [Victim],
+    watches: &mut [Watch],
+    start: Instant,
+    survivor: &Outcome,
+) -> Result<()> {
     for (victim, watch) in victims.iter_mut().zip(watches.iter_mut()) {
-        watch.begin(victim);
+        watch.begin(victim, survivor)?;
     }
     loop {
         if interrupt::requested() {
@@ -535,14 +788,15 @@ fn start_new_process(
     setup: &Setup,
 ) -> Result<(NewProcess, bool)> {
     let mut new = Victim::spawn(
-        &setup.program,
+        &setup.new_program,
         &setup.target,
         &setup.dir.join("status-new"),
         &setup.dir.join("stderr-new"),
     )?;
+    let (old_version, new_version) = setup.versions;
     let got = match new.wait_ready(READY_TIMEOUT)? {
-        Readiness::Ready(NEW_VERSION) => NewProcess::GotNew,
-        Readiness::Ready(OLD_VERSION) => NewProcess::GotOld,
+        Readiness::Ready(v) if v == new_version => NewProcess::GotNew,
+        Readiness::Ready(v) if v == old_version => NewProcess::GotOld,
         Readiness::Ready(_) => NewProcess::Mixed,
         Readiness::Died(exit) => {
             NewProcess::FailedToStart(Outcome::from_exit(exit), new.stderr_line())
@@ -551,8 +805,13 @@ fn start_new_process(
     drop(new);
     let kept_old = match old_first {
         Some(first) => {
-            let mut watch = [Watch::new(first, Vec::new())];
-            observe(std::slice::from_mut(old), &mut watch, Instant::now())?;
+            let mut watch = [Watch::new(old.kind(), first, Vec::new())];
+            observe(
+                std::slice::from_mut(old),
+                &mut watch,
+                Instant::now(),
+                &Outcome::Unchanged,
+            )?;
             matches!(watch[0].done, Some((Outcome::Unchanged, _)))
         }
         None => false,

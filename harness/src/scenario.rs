@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::embedded;
 use crate::error::BadInput;
 use crate::method::Method;
+use crate::release::Library;
 
 /// The most trials one scenario may ask for (a million trials take hours even at the floor).
 pub const MAX_TRIALS: u32 = 1_000_000;
@@ -29,6 +30,54 @@ pub enum Target {
     Exe,
     /// A data file the victim maps with mmap().
     Data,
+    /// A private copy of a real C library release (`libc.so.6`, glibc), which the victims' private
+    /// copy of the same release's dynamic loader loads.
+    Libc,
+    /// A private copy of a real zlib release (`libz.so.1`), linked by a running program.
+    Zlib,
+    /// A private copy of a real SQLite release (`libsqlite3.so.0`), linked by a running program.
+    Sqlite,
+}
+
+impl Target {
+    /// The real library whose releases this target is, if it is one.
+    pub fn library(self) -> Option<Library> {
+        match self {
+            Target::Libc => Some(Library::Libc),
+            Target::Zlib => Some(Library::Zlib),
+            Target::Sqlite => Some(Library::Sqlite),
+            _ => None,
+        }
+    }
+}
+
+/// Which program a victim is. Every target has clobber's own victim program; victims of the C
+/// library can also be real programs of the system, run under the private loader and library.
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum VictimKind {
+    /// clobber's own victim program, which reports what it sees on its status page.
+    #[default]
+    Clobber,
+    /// `dash -c` running a busy loop of shell arithmetic that prints a line every 1000 rounds.
+    Shell,
+    /// `sleep 1`: asleep in nanosleep during the update, it wakes after it.
+    Sleeper,
+    /// `cat`: blocked reading a pipe during the update, it is sent a line after it.
+    Reader,
+}
+
+impl fmt::Display for VictimKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VictimKind::Clobber => "clobber",
+            VictimKind::Shell => "shell",
+            VictimKind::Sleeper => "sleeper",
+            VictimKind::Reader => "reader",
+        })
+    }
 }
 
 impl fmt::Display for Target {
@@ -39,6 +88,9 @@ impl fmt::Display for Target {
             Target::Interp => "interp",
             Target::Exe => "exe",
             Target::Data => "data",
+            Target::Libc => "libc",
+            Target::Zlib => "zlib",
+            Target::Sqlite => "sqlite",
         })
     }
 }
@@ -137,9 +189,18 @@ pub struct ScenarioFile {
     /// Start a new process after the update and record which version it gets. Default false.
     #[serde(default)]
     pub new_process: bool,
-    /// Victims per trial, all mapping the same file (blast radius). Default 1.
+    /// Victims per trial, all mapping the same file (blast radius). Default 1, or one of each
+    /// of `programs`.
     #[serde(default)]
     pub victims: Option<u32>,
+    /// Libc targets only: the programs the victims are, taken in turn (`clobber`, `shell`,
+    /// `sleeper`, `reader`; sleepers start last). Default `["clobber"]`.
+    #[serde(default)]
+    pub programs: Option<Vec<VictimKind>>,
+    /// Libc targets only: the update replaces the release's dynamic loader too, before the C
+    /// library, as its package does. Default false: only `libc.so.6` is replaced.
+    #[serde(default)]
+    pub with_loader: bool,
     /// Overlay runs: write the update through the merged directory (`merged`, the default) or
     /// into the lower layer (`lower`); a `lower` scenario runs only with `--fs overlay`.
     #[serde(default)]
@@ -194,7 +255,17 @@ impl Scenario {
 
     /// Victims per trial.
     pub fn victims(&self) -> u32 {
-        self.file.victims.unwrap_or(1)
+        self.file
+            .victims
+            .unwrap_or_else(|| self.programs().len() as u32)
+    }
+
+    /// The programs victims are, taken in turn.
+    pub fn programs(&self) -> Vec<VictimKind> {
+        self.file
+            .programs
+            .clone()
+            .unwrap_or_else(|| vec![VictimKind::Clobber])
     }
 
     /// Processes a trial starts: its victims, a new process after the update where the scenario
@@ -356,7 +427,7 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
                 format!("{victims} is not between 1 and 256"),
             ));
         }
-        if victims > 1 && file.new_process {
+        if victims > 1 && file.new_process && file.programs.is_none() {
             return Err(bad(
                 source,
                 text,
@@ -394,6 +465,28 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
                  pointers, which RTLD_LAZY does not defer), this target is `{}`",
                 file.target
             ),
+        ));
+    }
+    if file.programs.is_some() && file.target != Target::Libc {
+        return Err(bad(
+            source,
+            text,
+            "programs",
+            format!(
+                "only libc targets run other programs as victims, this target is `{}`",
+                file.target
+            ),
+        ));
+    }
+    if file.programs.as_ref().is_some_and(Vec::is_empty) {
+        return Err(bad(source, text, "programs", "lists no program".into()));
+    }
+    if file.with_loader && (file.target != Target::Libc || file.method.is_none()) {
+        return Err(bad(
+            source,
+            text,
+            "with_loader",
+            "is for libc targets updated by a `method`".into(),
         ));
     }
     if file.method == Some(Method::Truncate) && file.new_process {

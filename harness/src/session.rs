@@ -15,6 +15,7 @@ use crate::error::BadInput;
 use crate::filesystem::{FsKind, Mounted};
 use crate::interrupt;
 use crate::placement;
+use crate::release;
 use crate::results::{self, ScenarioResult};
 use crate::runner::Runner;
 use crate::scenario::{self, Layer, Scenario, Update};
@@ -281,6 +282,8 @@ pub fn run_scenarios(
             .collect();
         let overlay = mounted.as_ref().and_then(Mounted::overlay).cloned();
         let needs_overlay = scenario.layer() == Layer::Lower && overlay.is_none();
+        // The real releases a scenario needs, from the cache or fetched now.
+        let release = scenario.file.target.library().map(release::ensure);
         let result = if needs_overlay {
             bar.inc(u64::from(trials));
             ScenarioResult::not_run(
@@ -296,6 +299,13 @@ pub fn run_scenarios(
                 scenario,
                 &measured_in,
                 format!("its command cannot be confined to the work dir here ({why}); --allow-unconfined runs it anyway"),
+            )
+        } else if let Some(Err(why)) = &release {
+            bar.inc(u64::from(trials));
+            ScenarioResult::not_run(
+                scenario,
+                &measured_in,
+                format!("its library releases could not be had: {why:#}"),
             )
         } else if missing.is_empty() {
             let started = Instant::now();
@@ -322,6 +332,9 @@ pub fn run_scenarios(
                 started.elapsed().as_millis() as u64,
             );
             result.kernel_log = runner.kernel_log_unreadable().map(String::from);
+            if let (Some(Ok(pair)), Some(reported)) = (&release, runner.reported()) {
+                result.releases = Some(pair.used(reported.old.clone(), reported.new.clone()));
+            }
             if let Some(adjust) = adjust {
                 adjust(&mut result);
             }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::results::ScenarioResult;
+use crate::scenario::VictimKind;
 use crate::stats::Percentiles;
 
 /// A duration in microseconds for people: `850 µs`, `12.4 ms`.
@@ -72,6 +73,31 @@ pub fn render(result: &ScenarioResult) -> String {
             result.trials * result.victims_per_trial
         );
     }
+    for (kind, counts) in &result.kind_counts {
+        let of: u64 = counts.values().sum();
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(outcome, k)| format!("{outcome} {k}/{of}"))
+            .collect();
+        let who = match kind {
+            VictimKind::Clobber => "clobber's victims",
+            VictimKind::Shell => "shell loops",
+            VictimKind::Sleeper => "sleepers",
+            VictimKind::Reader => "readers",
+        };
+        let _ = writeln!(out, "  {who:<18} {}", parts.join(", "));
+    }
+    if let Some(releases) = &result.releases {
+        let _ = writeln!(
+            out,
+            "  releases           {} {} ({}) → {} ({})",
+            releases.old.release.package,
+            releases.old.release.version,
+            releases.old.reported,
+            releases.new.release.version,
+            releases.new.reported
+        );
+    }
     for cause in &result.deaths {
         let _ = writeln!(out, "  deaths             {}", cause.describe());
         if let Some(line) = &cause.kernel_line {
@@ -101,6 +127,9 @@ pub fn render(result: &ScenarioResult) -> String {
             "  new process        got the new version {}/{}, old version {}, mixed {}, failed to start {}; old process kept the old version {}/{}",
             new.saw_new, new.started, new.saw_old, new.mixed, new.failed_to_start, new.old_unchanged, new.started
         );
+        for line in &new.failures {
+            let _ = writeln!(out, "    it said          {line}");
+        }
     }
     if let Some(d) = &result.restart_detection {
         let _ = writeln!(

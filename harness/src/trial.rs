@@ -7,6 +7,7 @@ use std::process::ExitStatus;
 
 use crate::evidence::Evidence;
 use crate::outcome::Outcome;
+use crate::scenario::VictimKind;
 
 /// What happened to the update itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub struct Death {
 /// What happened to one victim in one trial.
 #[derive(Clone, Debug)]
 pub struct VictimRecord {
+    /// Which program it was.
+    pub kind: VictimKind,
     /// How it ended, as observed: never `Writer` (that is the update's, see [`Trial::outcome`]).
     pub fate: Outcome,
     /// For a victim that died: when, and the evidence.
@@ -136,6 +139,7 @@ mod tests {
 
     fn victim(fate: Outcome) -> VictimRecord {
         VictimRecord {
+            kind: VictimKind::Clobber,
             fate,
             death: None,
             restart_visible: None,

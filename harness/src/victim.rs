@@ -20,7 +20,7 @@ use crate::error::Interrupted;
 use crate::evidence;
 use crate::interrupt;
 use crate::placement;
-use crate::scenario::Mapping;
+use crate::scenario::{Mapping, VictimKind};
 use crate::status::{self, Status};
 use crate::workfile;
 
@@ -43,7 +43,34 @@ pub enum Program {
         lib: PathBuf,
         new_build_id: String,
     },
+    /// The program at `exe`, of `kind`, run by the dynamic loader at `loader` with the library
+    /// path set to the loader's directory (`ld.so --library-path DIR EXE`), so that it runs on the
+    /// private C library there: clobber's C-library victim, or a real program of the system.
+    UnderLoader {
+        loader: PathBuf,
+        kind: VictimKind,
+        exe: PathBuf,
+    },
 }
+
+impl Program {
+    /// Which program it is.
+    pub fn kind(&self) -> VictimKind {
+        match self {
+            Program::UnderLoader { kind, .. } => *kind,
+            _ => VictimKind::Clobber,
+        }
+    }
+}
+
+/// The shell victim's loop: arithmetic, a pattern match and, every 1000 rounds, a line on its
+/// stdout (the notification pipe), by which the harness sees it work.
+const SHELL_LOOP: &str = "i=0; while :; do i=$((i + 1)); case $i in *000) echo $i;; esac; done";
+/// How long the sleeper sleeps: it is asleep during the update and wakes after it (it must be
+/// shorter than the time after which a silent victim counts as hung).
+pub const SLEEPER_SECONDS: &str = "1";
+/// The line the reader is sent after the update, and echoes back.
+const READER_LINE: &[u8] = b"ping\n";
 
 /// When this variable is set, victims (and only they) run with `LD_DEBUG` set to its value, so the
 /// dynamic loader's trace (e.g. `bindings`) lands in their stderr files in the work dir.
@@ -69,6 +96,11 @@ pub struct Victim {
     status: Status,
     stderr: PathBuf,
     reaped: Option<ExitStatus>,
+    kind: VictimKind,
+    /// The file it runs on.
+    target: PathBuf,
+    /// Bytes read from its notification pipe so far.
+    heard: u64,
 }
 
 /// What waiting for readiness found.
@@ -131,6 +163,20 @@ impl Victim {
             Program::Dlopen(exe) => {
                 let mut command = Command::new(exe);
                 command.arg(target).arg(status_path);
+                command
+            }
+            Program::UnderLoader { loader, kind, exe } => {
+                let mut command = Command::new(loader);
+                command
+                    .arg("--library-path")
+                    .arg(loader.parent().unwrap_or(Path::new("/")))
+                    .arg(exe);
+                match kind {
+                    VictimKind::Clobber => command.arg(status_path),
+                    VictimKind::Shell => command.args(["-c", SHELL_LOOP]),
+                    VictimKind::Sleeper => command.arg(SLEEPER_SECONDS),
+                    VictimKind::Reader => &mut command,
+                };
                 command
             }
             Program::Mmap { exe, mapping } => {
@@ -197,6 +243,9 @@ impl Victim {
             status,
             stderr: stderr_path.to_path_buf(),
             reaped: None,
+            kind: program.kind(),
+            target: target.to_path_buf(),
+            heard: 0,
         })
     }
 
@@ -215,15 +264,50 @@ impl Victim {
         self.status.get(status::SEEN)
     }
 
+    /// Which program it is.
+    pub fn kind(&self) -> VictimKind {
+        self.kind
+    }
+
+    /// Its progress so far: iterations of clobber's victims, bytes heard from a real program.
+    pub fn progress(&self) -> u64 {
+        match self.kind {
+            VictimKind::Clobber => self.iterations(),
+            _ => self.heard,
+        }
+    }
+
     /// Releases a ready victim into its loop and waits, at most `timeout`, until it has run an
-    /// iteration of it (or died: the caller's observation will see it).
+    /// iteration of it (or died: the caller's observation will see it). The shell already runs
+    /// its loop and is waited for to say more; the sleeper and the reader stay as they are (the
+    /// reader's stdin stays open: it is written to after the update).
     pub fn release_and_wait(&mut self, timeout: Duration) -> Result<()> {
-        self.hold = None;
-        let before = self.iterations();
+        if matches!(self.kind, VictimKind::Sleeper | VictimKind::Reader) {
+            return Ok(());
+        }
+        if self.kind == VictimKind::Clobber {
+            self.hold = None;
+        }
+        let before = self.progress();
         self.wait_for(timeout, "made no progress after its release", |v| {
-            v.iterations() != before
+            v.progress() != before
         })
         .map(drop)
+    }
+
+    /// Wakes a reader after the update: it is sent a line, which it should echo.
+    pub fn poke(&mut self) {
+        if let (VictimKind::Reader, Some(hold)) = (self.kind, self.hold.as_mut()) {
+            // A reader that died meanwhile closed the pipe: its death is what will be seen.
+            let _ = std::io::Write::write_all(hold, READER_LINE);
+        }
+    }
+
+    /// Whether its mappings include its target file (the loader has loaded it).
+    fn maps_target(&self) -> bool {
+        self.maps()
+            .iter()
+            .any(|m| Path::new(&m.path) == self.target)
     }
 
     /// Waits until `done` holds or the victim dies (Ok(false)), blocking on its pidfd and its
@@ -283,8 +367,10 @@ impl Victim {
 
     /// Reads what the notification pipe holds, without blocking.
     pub fn drain(&mut self) {
-        let mut buffer = [0u8; 64];
-        while matches!(self.notify.read(&mut buffer), Ok(n) if n > 0) {}
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = self.notify.read(&mut buffer) {
+            self.heard += n as u64;
+        }
     }
 
     /// Its file mappings now, from /proc/PID/maps; empty when they cannot be read.
@@ -296,20 +382,36 @@ impl Victim {
 
     /// The first line the victim wrote to stderr, if any (e.g. why it could not start).
     pub fn stderr_line(&self) -> Option<String> {
-        let text = std::fs::read_to_string(&self.stderr).ok()?;
+        let text = self.stderr_text()?;
         text.lines().next().map(clip)
+    }
+
+    /// What the victim wrote to stderr, with the paths of its own directory made relative to it
+    /// (the work dir's name differs from run to run).
+    fn stderr_text(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.stderr).ok()?;
+        Some(match self.target.parent() {
+            Some(dir) => text.replace(&format!("{}/", dir.display()), ""),
+            None => text,
+        })
     }
 
     /// The last line the victim wrote to stderr, if any: what it said just before it died (e.g.
     /// the loader's complaint, after the lazy linked victim's line announcing its late call).
     pub fn last_stderr_line(&self) -> Option<String> {
-        let text = std::fs::read_to_string(&self.stderr).ok()?;
+        let text = self.stderr_text()?;
         text.lines().next_back().map(clip)
     }
 
     /// Waits until the victim is ready or dead, at most `timeout`.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Readiness> {
-        let ready = |v: &Victim| v.status.get(status::STATE) == status::READY;
+        let ready = |v: &Victim| match v.kind {
+            VictimKind::Clobber => v.status.get(status::STATE) == status::READY,
+            VictimKind::Shell => v.heard > 0 && v.maps_target(),
+            VictimKind::Sleeper | VictimKind::Reader => {
+                matches!(v.sched(), Some(('S', _))) && v.maps_target()
+            }
+        };
         Ok(
             match (self.wait_for(timeout, "not ready", ready)?, self.reaped) {
                 (false, Some(exit)) => Readiness::Died(exit),

@@ -6,6 +6,7 @@ mod faults;
 mod filesystems;
 mod matrix;
 mod methods;
+mod releases;
 mod reliability;
 mod report;
 mod util;

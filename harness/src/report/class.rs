@@ -240,7 +240,13 @@ pub fn headline(result: &ScenarioResult) -> String {
     if count(Class::SawNew) > 0 {
         let word = match result.target {
             Target::Data => "sees new bytes",
-            Target::Lib | Target::LinkedLib | Target::Interp | Target::Exe => "silently mixed",
+            Target::Lib
+            | Target::LinkedLib
+            | Target::Interp
+            | Target::Exe
+            | Target::Libc
+            | Target::Zlib
+            | Target::Sqlite => "silently mixed",
         };
         parts.push(part(word, count(Class::SawNew)));
     }

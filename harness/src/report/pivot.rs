@@ -185,6 +185,9 @@ fn target_rank(target: Target) -> u8 {
         Target::LinkedLib => 2,
         Target::Interp => 3,
         Target::Data => 4,
+        Target::Libc => 5,
+        Target::Zlib => 6,
+        Target::Sqlite => 7,
     }
 }
 
@@ -196,6 +199,9 @@ pub fn target_noun(target: Target) -> &'static str {
         Target::LinkedLib => "a linked library",
         Target::Interp => "the ELF interpreter (ld.so) of a running program",
         Target::Data => "a data file a running program maps",
+        Target::Libc => "the C library (glibc 2.36 → 2.41) under running programs",
+        Target::Zlib => "zlib (1.2.13 → 1.3.1) under a running program",
+        Target::Sqlite => "SQLite (3.40 → 3.46) under a running program",
     }
 }
 

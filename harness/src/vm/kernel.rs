@@ -11,11 +11,12 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::apt::{run, Apt};
 use crate::elf;
 use crate::error::BadInput;
 
@@ -33,7 +34,7 @@ pub enum Spec {
 pub struct Series {
     /// The version in the spec, e.g. `6.1`.
     pub version: &'static str,
-    /// The Debian suite that carries it.
+    /// The Debian suite that carries it (one of [`crate::apt::SUITES`]).
     suite: &'static str,
     /// Package names of the series (an apt-cache regex).
     pattern: &'static str,
@@ -244,158 +245,6 @@ pub fn fetch(spec: &Spec) -> Result<Cached> {
 /// The modules tree in a kernel's cache directory.
 const MODULES: &str = "modules";
 
-/// The Debian archive keyring of the `debian-archive-keyring` package.
-const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
-
-/// Private apt state under the cache: a sources list naming the suites of [`SERIES`].
-struct Apt {
-    root: PathBuf,
-}
-
-impl Apt {
-    fn new() -> Result<Apt> {
-        let root = cache_dir()?.join("apt");
-        for sub in ["lists/partial", "cache/archives/partial", "state", "debs"] {
-            fs::create_dir_all(root.join(sub))
-                .with_context(|| format!("creating {}", root.join(sub).display()))?;
-        }
-        // Debian's keyring where it is installed apart from apt's own trust (e.g. on Ubuntu).
-        let keyring = Path::new(KEYRING);
-        let options = if keyring.exists() {
-            format!("[signed-by={KEYRING}] ")
-        } else {
-            String::new()
-        };
-        let mut sources = String::new();
-        for series in &SERIES {
-            sources.push_str(&format!(
-                "deb {options}http://deb.debian.org/debian {} main\n",
-                series.suite
-            ));
-        }
-        fs::write(root.join("sources.list"), sources)?;
-        Ok(Apt { root })
-    }
-
-    /// `program` (apt-get or apt-cache) with every directory pointed into the private state.
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        let dir = |sub: &str| self.root.join(sub).display().to_string();
-        for (key, value) in [
-            ("Dir::Etc::sourcelist", dir("sources.list")),
-            ("Dir::Etc::sourceparts", "/dev/null".into()),
-            ("Dir::State", dir("state")),
-            ("Dir::State::Lists", dir("lists")),
-            ("Dir::State::status", "/var/lib/dpkg/status".into()),
-            ("Dir::Cache", dir("cache")),
-            // Root would hand downloads to the _apt user, who cannot write into our cache.
-            ("APT::Sandbox::User", "root".into()),
-            ("Acquire::Languages", "none".into()),
-            (
-                "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled",
-                "false".into(),
-            ),
-            (
-                "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled",
-                "false".into(),
-            ),
-            (
-                "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled",
-                "false".into(),
-            ),
-            (
-                "Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled",
-                "false".into(),
-            ),
-        ] {
-            command.arg("-o").arg(format!("{key}={value}"));
-        }
-        command
-    }
-
-    fn lists_age(&self) -> Option<Duration> {
-        fs::read_dir(self.root.join("lists"))
-            .ok()?
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains("_Packages"))
-            .filter_map(|e| e.metadata().ok()?.modified().ok())
-            .min()
-            .and_then(|t| t.elapsed().ok())
-    }
-
-    /// Refreshes the package lists when they are missing or older than an hour.
-    fn update(&self) -> Result<()> {
-        if self
-            .lists_age()
-            .is_some_and(|age| age < Duration::from_secs(3600))
-        {
-            return Ok(());
-        }
-        run(self.command("apt-get").args(["-qq", "update"]))
-    }
-
-    /// The newest package whose name matches `pattern`.
-    fn newest(&self, pattern: &str) -> Result<String> {
-        let out = output(
-            self.command("apt-cache")
-                .args(["search", "--names-only"])
-                .arg(pattern),
-        )?;
-        out.lines()
-            .filter_map(|line| line.split_whitespace().next())
-            .max_by_key(|name| version_key(name))
-            .map(str::to_string)
-            .with_context(|| format!("no package matches {pattern} in Debian's archive"))
-    }
-
-    fn version_of(&self, package: &str) -> Result<String> {
-        let out = output(self.command("apt-cache").args(["show", package]))?;
-        out.lines()
-            .filter_map(|l| l.strip_prefix("Version: "))
-            .max_by_key(|v| version_key(v))
-            .map(str::to_string)
-            .with_context(|| format!("apt-cache show {package}: no version"))
-    }
-}
-
-/// A sort key that orders the digit runs of a name as numbers (`6.1.0-50` after `6.1.0-9`).
-fn version_key(name: &str) -> Vec<(u64, String)> {
-    let mut key = Vec::new();
-    let mut rest = name;
-    while !rest.is_empty() {
-        let split = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (text, tail) = rest.split_at(split);
-        let digits = tail
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (number, tail) = tail.split_at(digits);
-        key.push((number.parse().unwrap_or(0), text.to_string()));
-        rest = tail;
-    }
-    key
-}
-
-fn run(command: &mut Command) -> Result<()> {
-    output(command).map(drop)
-}
-
-fn output(command: &mut Command) -> Result<String> {
-    let shown = format!("{command:?}");
-    let out = command
-        .output()
-        .with_context(|| format!("cannot run {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn fetch_debian(spec: &Spec, series: &Series) -> Result<Cached> {
     let apt = Apt::new()?;
     apt.update()?;
@@ -584,6 +433,7 @@ pub fn vmlinux_of(image: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apt::version_key;
 
     #[test]
     fn specs_parse_and_unknown_series_are_bad_input() {
@@ -595,6 +445,17 @@ mod tests {
         let err = Spec::parse("debian:9").unwrap_err().to_string();
         assert!(err.contains("debian:5.10"), "{err}");
         assert!(Spec::parse("/no/such/vmlinuz").is_err());
+    }
+
+    #[test]
+    fn every_series_comes_from_a_suite_of_the_private_sources_list() {
+        for series in &SERIES {
+            assert!(
+                crate::apt::SUITES.contains(&series.suite),
+                "{}",
+                series.suite
+            );
+        }
     }
 
     #[test]
