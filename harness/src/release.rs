@@ -191,6 +191,24 @@ fn cached_release(library: Library, suite: &str) -> Option<(Release, PathBuf)> {
     intact.then_some((release, dir))
 }
 
+/// The files of every release in the cache, as (path relative to the cache dir, path): what a
+/// guest's cache needs to hold.
+pub fn cached_files() -> Result<Vec<(PathBuf, PathBuf)>> {
+    let root = cache_dir()?;
+    let mut files = Vec::new();
+    for pair in LIBRARIES.into_iter().filter_map(cached) {
+        for (release, dir) in [&pair.old, &pair.new] {
+            let names = release.files.iter().map(|f| f.name.as_str());
+            for name in names.chain(["release.json"]) {
+                let path = dir.join(name);
+                let relative = path.strip_prefix(&root)?.to_path_buf();
+                files.push((relative, path));
+            }
+        }
+    }
+    Ok(files)
+}
+
 /// Both releases of `library`, if the cache has them.
 pub fn cached(library: Library) -> Option<Pair> {
     Some(Pair {

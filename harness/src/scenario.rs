@@ -631,6 +631,25 @@ share = "most"
     }
 
     #[test]
+    fn programs_and_the_loader_belong_to_libc_targets_only() {
+        let text = GOOD.replace("[expect]", "programs = [\"shell\"]\n[expect]");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.starts_with("a.toml:6: field `programs`"), "{err}");
+        let libc = text.replace("target = \"lib\"", "target = \"libc\"");
+        let s = parse("a", "a.toml", &libc).unwrap();
+        assert_eq!(s.programs(), [VictimKind::Shell]);
+        assert_eq!(s.victims(), 1);
+        assert_eq!(s.file.target.library(), Some(Library::Libc));
+        let err = parse("a", "a.toml", &libc.replace("shell", "daemon"))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("a.toml:6") && err.contains("daemon"), "{err}");
+        let text = GOOD.replace("[expect]", "with_loader = true\n[expect]");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.starts_with("a.toml:6: field `with_loader`"), "{err}");
+    }
+
+    #[test]
     fn binding_belongs_to_linked_libs_only() {
         let text = GOOD.replace("[expect]", "binding = \"lazy\"\n[expect]");
         let err = parse("a", "a.toml", &text).unwrap_err().0;

@@ -91,7 +91,7 @@ fn matrix_runs_scenarios_inside_a_debian_kernel_and_names_the_file_by_its_releas
             "--kernel",
             TEST_KERNEL,
             "--scenarios",
-            "cp-over-exe,truncate-under-mmap",
+            "cp-over-exe,truncate-under-mmap,install-over-zlib",
             "--trials",
             "5",
         ],
@@ -112,6 +112,11 @@ fn matrix_runs_scenarios_inside_a_debian_kernel_and_names_the_file_by_its_releas
         count(scenario(&file, "truncate-under-mmap"), "killed:SIGBUS"),
         5
     );
+    // The initramfs carries the real zlib releases of the host's cache.
+    let zlib = scenario(&file, "install-over-zlib");
+    assert_eq!(count(zlib, "unchanged"), 5, "{zlib}");
+    assert_eq!(zlib["new_process"]["saw_new"], 5, "{zlib}");
+    assert_eq!(zlib["releases"]["new"]["reported"], "zlib 1.3.1", "{zlib}");
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub const CONFIG_PATH: &str = "/clobber/guest.json";
 pub const GUEST_PATH: &str = "/usr/bin";
 /// Where the initramfs of a `--fs` guest holds its modules, in load order by name.
 pub const MODULES_DIR: &str = "/clobber/modules";
+/// The guest's cache directory (`XDG_CACHE_HOME`): the initramfs puts the host's library
+/// releases in it.
+pub const CACHE_DIR: &str = "/clobber/cache";
 /// Where a `--fs` guest mounts its disk.
 const DISK_MOUNT: &str = "/mnt/clobber";
 /// How long the guest waits for its disk to appear after loading the modules.
@@ -177,6 +180,7 @@ fn run_guest() -> Result<bool> {
     announce(&Event::Started);
     std::env::set_var("PATH", GUEST_PATH);
     std::env::set_var("HOME", "/tmp");
+    std::env::set_var("XDG_CACHE_HOME", CACHE_DIR);
     let config: Config = serde_json::from_slice(
         &fs::read(CONFIG_PATH).with_context(|| format!("reading {CONFIG_PATH}"))?,
     )

@@ -1,7 +1,7 @@
 //! The guest's initramfs: a newc cpio archive (gzip-compressed) with the harness itself as /init,
 //! its dynamic loader and libraries, the real tools the tool-* scenarios run (with theirs), the
-//! host's /etc/os-release (the guest's userland is the host's), /dev/console, and the guest's
-//! configuration. A `--fs` guest's initramfs is that shared archive followed by a second one with
+//! host's /etc/os-release (the guest's userland is the host's), the library releases of the
+//! host's cache, /dev/console, and the guest's configuration. A `--fs` guest's initramfs is that shared archive followed by a second one with
 //! its kernel's disk and filesystem modules, and a bench guest's one followed by the C floor and
 //! its libraries (concatenated archives make one initramfs).
 
@@ -17,12 +17,15 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::elf;
+use crate::release;
 use crate::tool;
-use crate::vm::guest::{Config, CONFIG_PATH, GUEST_PATH, MODULES_DIR};
+use crate::vm::guest::{Config, CACHE_DIR, CONFIG_PATH, GUEST_PATH, MODULES_DIR};
 use crate::vm::modules::Module;
 
 /// Tools the scenarios may run; those found on the host go into the guest.
-const TOOLS: &[&str] = &["cp", "install", "mv", "rsync", "dd", "sh", "cat"];
+const TOOLS: &[&str] = &[
+    "cp", "install", "mv", "rsync", "dd", "sh", "cat", "dash", "sleep",
+];
 
 /// Builds the initramfs for `config` at `out`.
 pub fn build(config: &Config, out: &Path) -> Result<()> {
@@ -35,6 +38,10 @@ pub fn build(config: &Config, out: &Path) -> Result<()> {
             let real = fs::canonicalize(&path)?;
             add_with_libraries(&mut files, &real, &Path::new(GUEST_PATH).join(name))?;
         }
+    }
+    // The library releases of the host's cache, where the guest's cache is.
+    for (relative, host) in release::cached_files()? {
+        files.insert(Path::new(CACHE_DIR).join("clobber").join(relative), host);
     }
     if Path::new("/etc/os-release").exists() {
         files.insert(

@@ -18,6 +18,7 @@ use crate::environment;
 use crate::error::Interrupted;
 use crate::filesystem::{self, FsKind};
 use crate::interrupt;
+use crate::release;
 use crate::results;
 use crate::vm::guest::{self, Config, Event};
 use crate::vm::initramfs;
@@ -135,6 +136,15 @@ pub fn run(options: &Options) -> Result<Summary> {
         .prefix("clobber-matrix-")
         .tempdir()
         .context("creating a scratch dir")?;
+    // The guests' scenarios on real libraries use the host's cache, which the initramfs carries.
+    for library in release::LIBRARIES {
+        if let Err(err) = release::ensure(library) {
+            eprintln!(
+                "clobber: the releases of {} are not in the cache ({err:#}): their scenarios will not run in the guests",
+                library.package()
+            );
+        }
+    }
     let mut successes = Vec::new();
     if let Some((_, first)) = kernels.first() {
         let initrd = scratch.path().join("initramfs.cpio.gz");
