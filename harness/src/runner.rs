@@ -41,6 +41,10 @@ const HUNG_CPU_TICKS: u64 = 100;
 const STARVED_LIMIT: Duration = Duration::from_secs(60);
 /// How long a victim may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long sleepers sleep at first; doubled, up to [`MAX_SLEEP`], whenever one woke before the
+/// update was over (a slow machine), and that trial is run again.
+const FIRST_SLEEP: Duration = Duration::from_secs(1);
+const MAX_SLEEP: Duration = Duration::from_secs(64);
 /// Upper bound of the random delay between readiness and the update.
 const MAX_JITTER_MICROS: u64 = 500;
 /// How long one wait for the victims lasts at most: they wake the harness when they die or make
@@ -199,6 +203,8 @@ pub struct Runner {
     confine: Option<PathBuf>,
     /// What the victims of the latest scenario on a real library reported for its releases.
     reported: Option<Reported>,
+    /// How long sleepers sleep.
+    sleep: Duration,
 }
 
 /// One scenario being run: its directory, files and victim program.
@@ -223,6 +229,15 @@ struct Setup {
     /// Release targets: the update replaces the companions (the loader) first.
     with_loader: bool,
     new_process: bool,
+}
+
+/// A sleeper woke before the update was over: its trial measured nothing about a sleeping
+/// program, and is run again with a longer sleep.
+#[derive(Debug, thiserror::Error)]
+#[error("sleeper {pid} was to sleep {sleep:?} and woke before the update was over")]
+struct WokeEarly {
+    pid: u32,
+    sleep: Duration,
 }
 
 /// What the victims of a real library reported for its old and new release, measured once per
@@ -256,6 +271,7 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
         Target::Sqlite => Program::UnderLoader {
             loader: dir.join(release::LOADER),
             kind: VictimKind::Clobber,
+            sleep: FIRST_SLEEP,
             exe: dir.join(release_victim(Library::Sqlite).0),
         },
         Target::Libc => {
@@ -264,6 +280,7 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
             Program::UnderLoader {
                 loader: dir.join(release::LOADER),
                 kind,
+                sleep: FIRST_SLEEP,
                 exe: match kind {
                     VictimKind::Clobber => dir.join(release_victim(Library::Libc).0),
                     VictimKind::Shell => real("dash")?,
@@ -279,6 +296,9 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
 struct Watch {
     /// Which program it is.
     kind: VictimKind,
+    /// How long it may go without progress after the update before it is hung (a sleeper's
+    /// sleep longer than the others).
+    patience: Duration,
     /// What it counts as if it lives on, for real programs (see [`Runner::trial`]).
     survivor: Outcome,
     /// The version it saw when it became ready.
@@ -298,9 +318,14 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(kind: VictimKind, first: u64, maps: Vec<evidence::Mapping>) -> Watch {
+    fn new(kind: VictimKind, sleep: Duration, first: u64, maps: Vec<evidence::Mapping>) -> Watch {
+        let patience = match kind {
+            VictimKind::Sleeper => HUNG_AFTER + sleep,
+            _ => HUNG_AFTER,
+        };
         Watch {
             kind,
+            patience,
             survivor: Outcome::Unchanged,
             first,
             maps,
@@ -315,18 +340,13 @@ impl Watch {
     /// Starts counting the victim's progress from now, after the update, and asks it to announce
     /// its next iterations.
     fn begin(&mut self, victim: &mut Victim, survivor: &Outcome) -> Result<()> {
-        if self.kind == VictimKind::Sleeper {
-            if let Some(exit) = victim
-                .wait_death(Duration::ZERO)?
-                .filter(ExitStatus::success)
-            {
-                bail!(
-                    "sleeper {} woke and ended ({exit}) before the update was over: the update took \
-                     longer than its {} s of sleep",
-                    victim.pid(),
-                    crate::victim::SLEEPER_SECONDS
-                );
+        let sleep = self.patience.saturating_sub(HUNG_AFTER);
+        if self.kind == VictimKind::Sleeper && victim.started() + sleep <= Instant::now() {
+            return Err(WokeEarly {
+                pid: victim.pid(),
+                sleep,
             }
+            .into());
         }
         self.survivor = survivor.clone();
         victim.expect_progress();
@@ -364,7 +384,7 @@ impl Watch {
             self.last = now;
             self.last_progress = Instant::now();
             self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
-        } else if self.last_progress.elapsed() >= HUNG_AFTER
+        } else if self.last_progress.elapsed() >= self.patience
             && stuck(
                 victim.sched(),
                 self.cpu_at_progress,
@@ -411,6 +431,7 @@ impl Runner {
             kernel_log: KernelLog::open(),
             confine: None,
             reported: None,
+            sleep: FIRST_SLEEP,
         }
     }
 
@@ -460,9 +481,15 @@ impl Runner {
             if interrupt::requested() {
                 return Err(Interrupted.into());
             }
-            let trial = self
-                .trial(&setup)
-                .with_context(|| format!("scenario {}", scenario.name))?;
+            let trial = loop {
+                match self.trial(&setup) {
+                    Err(err) if err.is::<WokeEarly>() && self.sleep < MAX_SLEEP => {
+                        self.sleep *= 2;
+                    }
+                    other => break other,
+                }
+            }
+            .with_context(|| format!("scenario {}", scenario.name))?;
             on_trial(&trial);
             records.push(trial);
         }
@@ -592,14 +619,18 @@ impl Runner {
         let mut victims = Vec::with_capacity(setup.programs.len());
         let mut watches = Vec::with_capacity(setup.programs.len());
         for (index, program) in setup.programs.iter().enumerate() {
+            let mut program = program.clone();
+            if let Program::UnderLoader { sleep, .. } = &mut program {
+                *sleep = self.sleep;
+            }
             let mut victim = Victim::spawn(
-                program,
+                &program,
                 target,
                 &setup.dir.join(format!("status-{index}")),
                 &setup.dir.join(format!("stderr-{index}")),
             )?;
             let first = ready(&mut victim)?;
-            watches.push(Watch::new(victim.kind(), first, victim.maps()));
+            watches.push(Watch::new(victim.kind(), self.sleep, first, victim.maps()));
             victims.push(victim);
         }
         // Ready victims wait to be released, so that starting the next ones is not slowed down by
@@ -805,7 +836,7 @@ fn start_new_process(
     drop(new);
     let kept_old = match old_first {
         Some(first) => {
-            let mut watch = [Watch::new(old.kind(), first, Vec::new())];
+            let mut watch = [Watch::new(old.kind(), FIRST_SLEEP, first, Vec::new())];
             observe(
                 std::slice::from_mut(old),
                 &mut watch,

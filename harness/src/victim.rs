@@ -50,6 +50,8 @@ pub enum Program {
         loader: PathBuf,
         kind: VictimKind,
         exe: PathBuf,
+        /// How long a sleeper sleeps: it must still be asleep when the update is over.
+        sleep: Duration,
     },
 }
 
@@ -66,9 +68,6 @@ impl Program {
 /// The shell victim's loop: arithmetic, a pattern match and, every 1000 rounds, a line on its
 /// stdout (the notification pipe), by which the harness sees it work.
 const SHELL_LOOP: &str = "i=0; while :; do i=$((i + 1)); case $i in *000) echo $i;; esac; done";
-/// How long the sleeper sleeps: it is asleep during the update and wakes after it (it must be
-/// shorter than the time after which a silent victim counts as hung).
-pub const SLEEPER_SECONDS: &str = "1";
 /// The line the reader is sent after the update, and echoes back.
 const READER_LINE: &[u8] = b"ping\n";
 
@@ -96,6 +95,8 @@ pub struct Victim {
     status: Status,
     stderr: PathBuf,
     reaped: Option<ExitStatus>,
+    /// When it was started.
+    started: Instant,
     kind: VictimKind,
     /// The file it runs on.
     target: PathBuf,
@@ -165,7 +166,12 @@ impl Victim {
                 command.arg(target).arg(status_path);
                 command
             }
-            Program::UnderLoader { loader, kind, exe } => {
+            Program::UnderLoader {
+                loader,
+                kind,
+                exe,
+                sleep,
+            } => {
                 let mut command = Command::new(loader);
                 command
                     .arg("--library-path")
@@ -174,7 +180,7 @@ impl Victim {
                 match kind {
                     VictimKind::Clobber => command.arg(status_path),
                     VictimKind::Shell => command.args(["-c", SHELL_LOOP]),
-                    VictimKind::Sleeper => command.arg(SLEEPER_SECONDS),
+                    VictimKind::Sleeper => command.arg(sleep.as_secs_f64().to_string()),
                     VictimKind::Reader => &mut command,
                 };
                 command
@@ -210,6 +216,7 @@ impl Victim {
         command
             .process_group(0)
             .env(HARNESS_PID, std::process::id().to_string());
+        let started = Instant::now();
         let child = command
             .spawn()
             .with_context(|| format!("starting victim {program:?} on {}", target.display()))?;
@@ -243,6 +250,7 @@ impl Victim {
             status,
             stderr: stderr_path.to_path_buf(),
             reaped: None,
+            started,
             kind: program.kind(),
             target: target.to_path_buf(),
             heard: 0,
@@ -267,6 +275,11 @@ impl Victim {
     /// Which program it is.
     pub fn kind(&self) -> VictimKind {
         self.kind
+    }
+
+    /// When it was started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Its progress so far: iterations of clobber's victims, bytes heard from a real program.

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::class::Kind;
+use crate::report::class::{Class, Kind};
 use crate::report::pivot::{self, Cell, Pivot, Row};
+use crate::report::runs::Run;
 use crate::report::text::{code, text, Rich};
 use crate::scenario::Target;
+use crate::scenario::VictimKind;
 use crate::stats::Rate;
 
 /// What happened, for a kind of outcome on a target.
@@ -152,6 +154,57 @@ pub fn findings(pivot: &Pivot) -> Vec<Rich> {
         );
     }
     sentences
+}
+
+/// Victims per program kind and outcome class.
+type ByProgram = BTreeMap<VictimKind, BTreeMap<Class, u64>>;
+
+/// One sentence per scenario whose victims are programs of several kinds (the C library's): what
+/// each kind did, pooled over the runs, e.g. that sleepers hung where the others died.
+pub fn by_program(runs: &[Run]) -> Vec<Rich> {
+    let mut pooled: BTreeMap<&str, (usize, ByProgram)> = BTreeMap::new();
+    for run in runs {
+        for (name, result) in &run.scenarios {
+            if result.kind_counts.is_empty() {
+                continue;
+            }
+            let (seen, kinds) = pooled.entry(name).or_default();
+            *seen += 1;
+            for (program, counts) in &result.kind_counts {
+                for (outcome, k) in counts {
+                    *kinds
+                        .entry(*program)
+                        .or_default()
+                        .entry(Class::of(outcome))
+                        .or_default() += k;
+                }
+            }
+        }
+    }
+    pooled
+        .into_iter()
+        .map(|(name, (seen, kinds))| {
+            let parts: Vec<String> = kinds
+                .iter()
+                .map(|(program, counts)| {
+                    let of: u64 = counts.values().sum();
+                    let mut counts: Vec<(&Class, &u64)> = counts.iter().collect();
+                    counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                    let what: Vec<String> = counts
+                        .iter()
+                        .map(|(class, k)| format!("{} {k}/{of}", class.name()))
+                        .collect();
+                    format!("{program} {}", what.join(", "))
+                })
+                .collect();
+            let runs = format!("{seen} run{}", if seen == 1 { "" } else { "s" });
+            vec![
+                text("By program, "),
+                code(name),
+                text(format!(" ({runs}, victims pooled): {}.", parts.join("; "))),
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]

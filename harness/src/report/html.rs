@@ -197,7 +197,15 @@ fn section(out: &mut String, section: &ScenarioSection) {
             escape(&message.replace('`', "'"))
         )
     });
-    for items in [deaths.collect::<Vec<_>>(), messages.collect()] {
+    let notes = section
+        .notes
+        .iter()
+        .map(|(run, note)| format!("{}: {}", escape(run), escape(note)));
+    for items in [
+        deaths.collect::<Vec<_>>(),
+        messages.collect(),
+        notes.collect(),
+    ] {
         if !items.is_empty() {
             let _ = writeln!(out, "<ul>\n<li>{}</li>\n</ul>", items.join("</li>\n<li>"));
         }

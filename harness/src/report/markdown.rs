@@ -155,7 +155,10 @@ fn section(out: &mut String, section: &ScenarioSection) {
             code(&message.replace('`', "'"))
         );
     }
-    if !section.messages.is_empty() || !section.deaths.is_empty() {
+    for (run, note) in &section.notes {
+        let _ = writeln!(out, "- {run}: {}", note.replace('`', "'"));
+    }
+    if !section.messages.is_empty() || !section.deaths.is_empty() || !section.notes.is_empty() {
         out.push('\n');
     }
     if !about.explanation.is_empty() {

@@ -39,6 +39,9 @@ pub struct ScenarioSection<'a> {
     /// How victims died and the evidence, as (run label, one line per cause), and why a run has
     /// no kernel lines where it has none.
     pub deaths: Vec<(String, String)>,
+    /// What else a run measured, as (run label, line): counts per program kind, the library
+    /// releases, what new processes that could not start said.
+    pub notes: Vec<(String, String)>,
 }
 
 /// The whole report.
@@ -99,6 +102,7 @@ fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
     let mut rows = Vec::new();
     let mut messages = Vec::new();
     let mut death_lines = Vec::new();
+    let mut notes = Vec::new();
     for run in runs {
         let Some(result) = run.scenarios.get(name) else {
             let mut row = vec![run.label.clone(), "not measured".to_string()];
@@ -147,6 +151,11 @@ fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
                 .iter()
                 .map(|m| (run.label.clone(), m.clone())),
         );
+        notes.extend(
+            run_notes(result)
+                .into_iter()
+                .map(|n| (run.label.clone(), n)),
+        );
     }
     ScenarioSection {
         about,
@@ -154,7 +163,46 @@ fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
         table: Table { head, rows },
         messages,
         deaths: death_lines,
+        notes,
     }
+}
+
+/// The lines of [`ScenarioSection::notes`] for one run's entry.
+fn run_notes(result: &ScenarioResult) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !result.kind_counts.is_empty() {
+        let parts: Vec<String> = result
+            .kind_counts
+            .iter()
+            .map(|(kind, counts)| {
+                let of: u64 = counts.values().sum();
+                let outcomes: Vec<String> = counts
+                    .iter()
+                    .map(|(outcome, k)| format!("{outcome} {k}/{of}"))
+                    .collect();
+                format!("{kind} {}", outcomes.join(", "))
+            })
+            .collect();
+        notes.push(format!("by program: {}", parts.join("; ")));
+    }
+    if let Some(releases) = &result.releases {
+        notes.push(format!(
+            "releases: {} {} ({}) → {} ({})",
+            releases.old.release.package,
+            releases.old.release.version,
+            releases.old.reported,
+            releases.new.release.version,
+            releases.new.reported
+        ));
+    }
+    if let Some(new) = &result.new_process {
+        notes.extend(
+            new.failures
+                .iter()
+                .map(|line| format!("a new process could not start: {line}")),
+        );
+    }
+    notes
 }
 
 fn environments(runs: &[Run]) -> Table {
@@ -212,7 +260,7 @@ impl<'a> Report<'a> {
         Report {
             runs,
             files,
-            findings: findings::findings(&pivot),
+            findings: [findings::findings(&pivot), findings::by_program(runs)].concat(),
             charts: svg::charts(&pivot, runs),
             pivot,
             scenarios,
