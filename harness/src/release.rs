@@ -157,6 +157,21 @@ pub struct Releases {
     pub new: Used,
 }
 
+impl fmt::Display for Releases {
+    /// `PACKAGE OLD (reported) → NEW (reported)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ({}) → {} ({})",
+            self.old.release.package,
+            self.old.release.version,
+            self.old.reported,
+            self.new.release.version,
+            self.new.reported
+        )
+    }
+}
+
 impl Pair {
     /// The record of this pair, with what victims reported for each release.
     pub fn used(&self, old: String, new: String) -> Releases {

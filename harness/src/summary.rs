@@ -88,15 +88,7 @@ pub fn render(result: &ScenarioResult) -> String {
         let _ = writeln!(out, "  {who:<18} {}", parts.join(", "));
     }
     if let Some(releases) = &result.releases {
-        let _ = writeln!(
-            out,
-            "  releases           {} {} ({}) → {} ({})",
-            releases.old.release.package,
-            releases.old.release.version,
-            releases.old.reported,
-            releases.new.release.version,
-            releases.new.reported
-        );
+        let _ = writeln!(out, "  releases           {releases}");
     }
     for cause in &result.deaths {
         let _ = writeln!(out, "  deaths             {}", cause.describe());

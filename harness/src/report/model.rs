@@ -186,14 +186,7 @@ fn run_notes(result: &ScenarioResult) -> Vec<String> {
         notes.push(format!("by program: {}", parts.join("; ")));
     }
     if let Some(releases) = &result.releases {
-        notes.push(format!(
-            "releases: {} {} ({}) → {} ({})",
-            releases.old.release.package,
-            releases.old.release.version,
-            releases.old.reported,
-            releases.new.release.version,
-            releases.new.reported
-        ));
+        notes.push(format!("releases: {releases}"));
     }
     if let Some(new) = &result.new_process {
         notes.extend(
