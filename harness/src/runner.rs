@@ -485,6 +485,10 @@ impl Runner {
                 match self.trial(&setup) {
                     Err(err) if err.is::<WokeEarly>() && self.sleep < MAX_SLEEP => {
                         self.sleep *= 2;
+                        eprintln!(
+                            "clobber: {err}; the trial runs again with {:?} of sleep",
+                            self.sleep
+                        );
                     }
                     other => break other,
                 }

@@ -65,9 +65,11 @@ impl Program {
     }
 }
 
-/// The shell victim's loop: arithmetic, a pattern match and, every 1000 rounds, a line on its
-/// stdout (the notification pipe), by which the harness sees it work.
-const SHELL_LOOP: &str = "i=0; while :; do i=$((i + 1)); case $i in *000) echo $i;; esac; done";
+/// The shell victim: it waits, blocked reading its stdin, until the harness releases it (closes
+/// the pipe), then loops: arithmetic, a pattern match and, every 1000 rounds, a line on its stdout
+/// (the notification pipe), by which the harness sees it work.
+const SHELL_LOOP: &str =
+    "read -r held; i=0; while :; do i=$((i + 1)); case $i in *000) echo $i;; esac; done";
 /// The line the reader is sent after the update, and echoes back.
 const READER_LINE: &[u8] = b"ping\n";
 
@@ -291,16 +293,14 @@ impl Victim {
     }
 
     /// Releases a ready victim into its loop and waits, at most `timeout`, until it has run an
-    /// iteration of it (or died: the caller's observation will see it). The shell already runs
-    /// its loop and is waited for to say more; the sleeper and the reader stay as they are (the
-    /// reader's stdin stays open: it is written to after the update).
+    /// iteration of it (or died: the caller's observation will see it). The sleeper and the
+    /// reader stay as they are (the reader's stdin stays open: it is written to after the
+    /// update).
     pub fn release_and_wait(&mut self, timeout: Duration) -> Result<()> {
         if matches!(self.kind, VictimKind::Sleeper | VictimKind::Reader) {
             return Ok(());
         }
-        if self.kind == VictimKind::Clobber {
-            self.hold = None;
-        }
+        self.hold = None;
         let before = self.progress();
         self.wait_for(timeout, "made no progress after its release", |v| {
             v.progress() != before
@@ -420,8 +420,7 @@ impl Victim {
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Readiness> {
         let ready = |v: &Victim| match v.kind {
             VictimKind::Clobber => v.status.get(status::STATE) == status::READY,
-            VictimKind::Shell => v.heard > 0 && v.maps_target(),
-            VictimKind::Sleeper | VictimKind::Reader => {
+            VictimKind::Shell | VictimKind::Sleeper | VictimKind::Reader => {
                 matches!(v.sched(), Some(('S', _))) && v.maps_target()
             }
         };
