@@ -218,7 +218,11 @@ impl<'a> Pivot<'a> {
                 let env = &run.environment;
                 Column {
                     release: env.kernel_release.clone(),
-                    filesystem: env.filesystem.clone(),
+                    filesystem: if run.mounted {
+                        format!("{} --fs", env.filesystem)
+                    } else {
+                        env.filesystem.clone()
+                    },
                     virtualization: match env.virtualization.as_str() {
                         "none" => "no VM".to_string(),
                         other => other.to_string(),

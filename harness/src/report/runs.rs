@@ -19,6 +19,8 @@ pub struct Run {
     pub environment: Environment,
     /// How the report names the run, e.g. `6.1.0-28-amd64 (qemu-tcg, ext4, machine ab12cd34)`.
     pub label: String,
+    /// Whether it ran on a fresh filesystem made for it (`--fs`), not the machine's own.
+    pub mounted: bool,
     /// The latest entry of each scenario, by name.
     pub scenarios: BTreeMap<String, ScenarioResult>,
     /// The results file each entry of `scenarios` was read from, by scenario name.
@@ -81,8 +83,9 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     chunks(a).len().cmp(&chunks(b).len()).then_with(|| a.cmp(b))
 }
 
-/// The report's name for a run of `environment`.
-pub fn label(environment: &Environment) -> String {
+/// The report's name for a run of `environment`; `mounted` runs were on a fresh filesystem made
+/// for them (`--fs`), not on the machine's own.
+pub fn label(environment: &Environment, mounted: bool) -> String {
     let virtualization = match environment.virtualization.as_str() {
         "none" => "no VM",
         other => other,
@@ -91,10 +94,23 @@ pub fn label(environment: &Environment) -> String {
         "" => "unknown",
         id => id,
     };
+    let fresh = if mounted { " --fs" } else { "" };
     format!(
-        "{} ({virtualization}, {}, machine {machine})",
+        "{} ({virtualization}, {}{fresh}, machine {machine})",
         environment.kernel_release, environment.filesystem
     )
+}
+
+/// Whether the results file at `source` (relative path) holds a `--fs` run: it is named
+/// `<release>.<filesystem>.json`, where the machine's own filesystem gives `<release>.json`.
+fn mounted(source: &str, environment: &Environment) -> bool {
+    Path::new(source).file_name().is_some_and(|name| {
+        name.to_string_lossy()
+            == format!(
+                "{}.{}.json",
+                environment.kernel_release, environment.filesystem
+            )
+    })
 }
 
 fn latest(file: &ResultsFile) -> u64 {
@@ -140,21 +156,24 @@ pub fn load(dir: &Path) -> Result<(Vec<Run>, usize)> {
     files.sort_by(|(a_path, a), (b_path, b)| latest(a).cmp(&latest(b)).then(a_path.cmp(b_path)));
     // Each entry belongs to the run of the environment it was measured in (files of schema 1
     // give their entries the file's environment when read).
-    let mut runs: BTreeMap<(String, String, String), Run> = BTreeMap::new();
+    let mut runs: BTreeMap<(String, String, String, bool), Run> = BTreeMap::new();
     for (source, file) in files {
         for scenario in file.scenarios {
             let env = scenario
                 .environment
                 .clone()
                 .unwrap_or_else(|| file.environment.clone());
+            let fresh = mounted(&source, &env);
             let key = (
                 env.kernel_release.clone(),
                 env.machine_id.clone(),
                 env.filesystem.clone(),
+                fresh,
             );
             let run = runs.entry(key).or_insert_with(|| Run {
                 environment: env.clone(),
-                label: label(&env),
+                label: label(&env, fresh),
+                mounted: fresh,
                 scenarios: BTreeMap::new(),
                 origins: BTreeMap::new(),
                 sources: Vec::new(),
@@ -180,10 +199,11 @@ pub fn load(dir: &Path) -> Result<(Vec<Run>, usize)> {
     }
     let mut runs: Vec<Run> = runs.into_values().collect();
     runs.sort_by(|a, b| {
-        let (a, b) = (&a.environment, &b.environment);
-        natural_cmp(&a.kernel_release, &b.kernel_release)
-            .then_with(|| a.machine_id.cmp(&b.machine_id))
-            .then_with(|| a.filesystem.cmp(&b.filesystem))
+        let (x, y) = (&a.environment, &b.environment);
+        natural_cmp(&x.kernel_release, &y.kernel_release)
+            .then_with(|| x.machine_id.cmp(&y.machine_id))
+            .then_with(|| x.filesystem.cmp(&y.filesystem))
+            .then_with(|| a.label.cmp(&b.label))
     });
     Ok((runs, count))
 }
