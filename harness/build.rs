@@ -52,7 +52,6 @@ fn main() {
     let dlopen_src = root.join("victims/dlopen/victim_dlopen.rs");
     let mmap_src = root.join("victims/mmap/victim_mmap.rs");
     let release = root.join("victims/release");
-    let guard_src = root.join("victims/guard/guard.rs");
     let common = root.join("victims/common");
     let scenarios = root.join("scenarios");
     for path in [
@@ -64,7 +63,6 @@ fn main() {
         &dlopen_src,
         &mmap_src,
         &release,
-        &guard_src,
         &common,
         &scenarios,
     ] {
@@ -184,14 +182,6 @@ fn main() {
         "/// The C-library victim (`victim-libc`).\npub const LIBC_VICTIM: &[u8] = include_bytes!({libc_victim:?});\n/// The zlib victim (`victim-zlib`, DT_NEEDED libz.so.1, rpath $ORIGIN).\npub const ZLIB_VICTIM: &[u8] = include_bytes!({:?});\n/// The SQLite victim (`victim-sqlite`, DT_NEEDED libsqlite3.so.0, rpath $ORIGIN).\npub const SQLITE_VICTIM: &[u8] = include_bytes!({:?});",
         out.join("victim-zlib"),
         out.join("victim-sqlite")
-    )
-    .unwrap();
-
-    let guard = out.join("clobber-guard");
-    rustc(&guard_src, "bin", 1, &guard, &[]);
-    writeln!(
-        code,
-        "/// The small guard of unconfined commands (`clobber-guard`).\npub const GUARD: &[u8] = include_bytes!({guard:?});"
     )
     .unwrap();
 

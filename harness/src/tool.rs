@@ -13,7 +13,6 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::embedded;
 use crate::error::Interrupted;
 use crate::guard;
 use crate::interrupt;
@@ -99,24 +98,15 @@ pub fn run(argv: &[String], dir: &Path, confine: Option<&Path>) -> Result<Update
     let stderr_path = dir.join("command.stderr");
     let stderr_file = workfile::create(&stderr_path, 0o644)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
-    let mut command = match confine {
-        Some(root) => {
-            let mut command = Command::new(std::env::current_exe().context("locating clobber")?);
-            command
-                .arg("guard")
-                .arg(format!("--harness={}", std::process::id()));
-            let tmp = root.join("tmp");
-            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            command.arg("--confine").arg(root).env("TMPDIR", tmp);
-            command
-        }
-        // Unconfined, the small guard does the same for a fraction of the exec's cost.
-        None => {
-            let mut command = Command::new(small_guard(dir)?);
-            command.arg(std::process::id().to_string());
-            command
-        }
-    };
+    let mut command = Command::new(std::env::current_exe().context("locating clobber")?);
+    command
+        .arg("guard")
+        .arg(format!("--harness={}", std::process::id()));
+    if let Some(root) = confine {
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        command.arg("--confine").arg(root).env("TMPDIR", tmp);
+    }
     command
         .arg("--")
         .args(argv)
@@ -159,17 +149,6 @@ pub fn run(argv: &[String], dir: &Path, confine: Option<&Path>) -> Result<Update
             message,
         },
     })
-}
-
-/// The small guard (`victims/guard`) in `dir`, written there on first use.
-fn small_guard(dir: &Path) -> Result<PathBuf> {
-    let path = dir.join("clobber-guard");
-    let ours = std::fs::symlink_metadata(&path)
-        .is_ok_and(|m| m.file_type().is_file() && m.len() == embedded::GUARD.len() as u64);
-    if !ours {
-        workfile::write(&path, embedded::GUARD, 0o755)?;
-    }
-    Ok(path)
 }
 
 /// How long one wait for the command lasts before the interrupt flag and the timeout are checked.

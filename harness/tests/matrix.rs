@@ -117,7 +117,7 @@ fn matrix_runs_scenarios_inside_a_debian_kernel_and_names_the_file_by_its_releas
     assert_eq!(count(zlib, "unchanged"), 5, "{zlib}");
     assert_eq!(zlib["new_process"]["saw_new"], 5, "{zlib}");
     assert_eq!(zlib["releases"]["new"]["reported"], "zlib 1.3.1", "{zlib}");
-    // The real cp, run unconfined (the guest is the confinement) under the small guard.
+    // A real cp, run under the guard in the guest.
     let tool = scenario(&file, "tool-cp-over-lib");
     let died =
         crate::util::count_prefix(tool, "killed:") + crate::util::count_prefix(tool, "exited:");
