@@ -23,6 +23,7 @@ use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
+use crate::package::{self, Packages, Payload};
 use crate::release::{self, Library};
 use crate::scenario::{Binding, Layer, Scenario, Target, Update, VictimKind};
 use crate::tool;
@@ -222,6 +223,8 @@ struct Setup {
     update: Update,
     /// Release targets: the update replaces the companions (the loader) first.
     with_loader: bool,
+    /// Package scenarios: the packages of both versions and the private root they go into.
+    packages: Option<Packages>,
     new_process: bool,
 }
 
@@ -484,12 +487,34 @@ impl Runner {
         if let Some(overlay) = &self.overlay {
             overlay.remount()?;
         }
-        let target = dir.join(materials.file_name);
-        let update_target = match scenario.layer() {
-            Layer::Lower => base.join(materials.file_name),
-            Layer::Merged => target.clone(),
+        let packages = match scenario.file.package {
+            Some(format) => Some(package::build(
+                format,
+                &dir,
+                &Payload {
+                    file_name: materials.file_name,
+                    old: &materials.old,
+                    new: &materials.new,
+                    executable: scenario.file.target == Target::Exe,
+                },
+            )?),
+            None => None,
         };
-        let new_path = base.join("new").join(materials.file_name);
+        let (target, update_target, new_path) = match &packages {
+            Some(packages) => (
+                packages.target.clone(),
+                packages.target.clone(),
+                packages.new.clone(),
+            ),
+            None => (
+                dir.join(materials.file_name),
+                match scenario.layer() {
+                    Layer::Lower => base.join(materials.file_name),
+                    Layer::Merged => dir.join(materials.file_name),
+                },
+                base.join("new").join(materials.file_name),
+            ),
+        };
         let mut kinds: Vec<VictimKind> = scenario
             .programs()
             .into_iter()
@@ -512,6 +537,7 @@ impl Runner {
             update: scenario.update(),
             new_process: scenario.file.new_process,
             with_loader: scenario.file.with_loader,
+            packages,
             versions: (OLD_VERSION, NEW_VERSION),
             dir,
             base,
@@ -576,15 +602,19 @@ impl Runner {
         for (name, old, _) in &setup.materials.companions {
             write_file(&setup.base.join(name), old, 0o755)?;
         }
-        match &self.overlay {
-            Some(overlay) => {
+        match (&setup.packages, &setup.update, &self.overlay) {
+            (Some(packages), Update::Command(argv), _) => {
+                let install = packages.command(argv, &packages.old);
+                packages.install_old(&install, &setup.dir, self.confine.as_deref())?;
+            }
+            (_, _, Some(overlay)) => {
                 let lower = setup.base.join(setup.materials.file_name);
                 write_file(&lower, &setup.materials.old, setup.materials.mode)?;
                 overlay.remount()?;
             }
-            None => write_file(target, &setup.materials.old, setup.materials.mode)?,
+            _ => write_file(target, &setup.materials.old, setup.materials.mode)?,
         }
-        if matches!(setup.update, Update::Command(_)) {
+        if matches!(setup.update, Update::Command(_)) && setup.packages.is_none() {
             // A command may move or consume the new version (mv): give each trial a fresh one.
             write_file(&setup.new_path, &setup.materials.new, setup.materials.mode)?;
         }
@@ -643,7 +673,10 @@ impl Runner {
                 result
             }
             Update::Command(argv) => {
-                let argv = tool::substitute(argv, &setup.new_path, &setup.update_target);
+                let argv = match &setup.packages {
+                    Some(packages) => packages.command(argv, &packages.new),
+                    None => tool::substitute(argv, &setup.new_path, &setup.update_target),
+                };
                 tool::run(&argv, &setup.dir, self.confine.as_deref())?
             }
         };

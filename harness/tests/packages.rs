@@ -1,0 +1,86 @@
+//! Package managers as the updater, run for real into private roots inside the work dir: dpkg
+//! upgrading a package whose library and executable are in use. A missing tool fails the test
+//! with the command that installs it.
+
+use std::os::unix::fs::MetadataExt;
+
+use serde_json::Value;
+
+use crate::util::{assert_no_victims, assert_ok, count, unprivileged, Dir};
+
+/// Fails, saying how to install it, when `tool` is not on PATH.
+fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    assert!(
+        found,
+        "{tool} is needed by the package manager tests: apt-get install {package} (scripts/test-deps)"
+    );
+}
+
+/// Asserts that every one of `trials` trials of `entry` kept the running victim on version 1
+/// and gave a process started afterwards version 2.
+fn assert_safe(entry: &Value, trials: u64) {
+    assert_eq!(count(entry, "unchanged"), trials, "{entry}");
+    let new = &entry["new_process"];
+    assert_eq!(new["started"], trials, "{new}");
+    assert_eq!(new["saw_new"], trials, "{new}");
+    assert_eq!(new["old_unchanged"], trials, "{new}");
+    assert_eq!(entry["verdict"]["as_expected"], true, "{entry}");
+}
+
+/// The inode and modification time of the system's dpkg status file.
+fn system_dpkg_status() -> (u64, i64) {
+    let meta = std::fs::metadata("/var/lib/dpkg/status").expect("/var/lib/dpkg/status");
+    (meta.ino(), meta.mtime())
+}
+
+#[test]
+fn dpkg_upgrades_leave_running_processes_on_the_old_version() {
+    require("dpkg", "dpkg");
+    require("dpkg-deb", "dpkg");
+    let before = system_dpkg_status();
+    let dir = Dir::new();
+    let names = ["tool-dpkg-over-lib", "tool-dpkg-over-exe"];
+    assert_ok(&dir.scenario(&names, 5));
+    assert_eq!(
+        system_dpkg_status(),
+        before,
+        "the system's dpkg status changed"
+    );
+    for name in names {
+        let entry = dir.entry(name);
+        assert_safe(&entry, 5);
+        let tools = &entry["environment"]["tools"];
+        assert!(
+            tools["dpkg"].as_str().unwrap().contains("dpkg"),
+            "{name}: {tools}"
+        );
+        assert!(tools["dpkg-deb"].is_string(), "{name}: {tools}");
+    }
+}
+
+#[test]
+fn dpkg_upgrades_as_an_ordinary_user() {
+    require("dpkg", "dpkg");
+    let dir = Dir::new();
+    let (results, work) = (dir.results(), dir.work());
+    let output = unprivileged(
+        &dir,
+        &[
+            "scenario",
+            "tool-dpkg-over-lib",
+            "--trials",
+            "3",
+            "--results",
+            results.to_str().unwrap(),
+            "--workdir",
+            work.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_no_victims(&work);
+    assert_ok(&output);
+    assert_safe(&dir.entry("tool-dpkg-over-lib"), 3);
+}
