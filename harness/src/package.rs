@@ -9,6 +9,13 @@
 //!   its own dpkg admin dir (`var/lib/dpkg`: empty `status` and `available`, `info/`,
 //!   `updates/`) for each trial, and version 1 is installed with the same dpkg command line as
 //!   the upgrade.
+//! - `wheel`: a wheel of the Python package `clobber_victim` (`victims/python/clobber_victim`,
+//!   which loads the library beside it with ctypes), written by hand in the wheel format
+//!   (PEP 427: the package, and a `.dist-info` with `METADATA`, `WHEEL` and a `RECORD` of sha256
+//!   hashes) and zipped with `python3 -m zipfile`, since building one with pip needs the `wheel`
+//!   package; the root is a venv made once per scenario with `python3 -m venv` (its pip is the
+//!   one ensurepip bundles), and version 1 is installed before every trial with the scenario's
+//!   pip command, which reinstalls an explicitly named wheel file of another version.
 
 use std::fmt;
 use std::fs;
@@ -17,6 +24,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::apt;
 use crate::scenario::Target;
@@ -33,12 +41,15 @@ pub const NAME: &str = "clobber-victim";
 pub enum Format {
     /// A Debian package, built with `dpkg-deb` and installed with `dpkg`.
     Deb,
+    /// A Python wheel, installed with pip into a venv.
+    Wheel,
 }
 
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Format::Deb => "deb",
+            Format::Wheel => "wheel",
         })
     }
 }
@@ -48,6 +59,7 @@ impl Format {
     pub fn builders(self) -> &'static [&'static str] {
         match self {
             Format::Deb => &["dpkg-deb"],
+            Format::Wheel => &["python3"],
         }
     }
 
@@ -55,15 +67,18 @@ impl Format {
     pub fn targets(self) -> &'static [Target] {
         match self {
             Format::Deb => &[Target::Lib, Target::Exe],
+            Format::Wheel => &[Target::PythonLib],
         }
     }
 
-    /// The path inside the package (and the root) of a target named `file_name`: executables in
-    /// `usr/bin`, libraries in `usr/lib/clobber`.
+    /// The path inside the package (and the root, or a wheel's site-packages) of a target
+    /// named `file_name`: executables in `usr/bin`, libraries in `usr/lib/clobber`, and in the
+    /// Python package's directory.
     fn installed(self, file_name: &str, executable: bool) -> PathBuf {
         match (self, executable) {
             (Format::Deb, true) => Path::new("usr/bin").join(file_name),
             (Format::Deb, false) => Path::new("usr/lib/clobber").join(file_name),
+            (Format::Wheel, _) => Path::new(MODULE).join(file_name),
         }
     }
 }
@@ -109,18 +124,28 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
         put(&tree.join(&inside), bytes, 0o755)?;
         built.push(match format {
             Format::Deb => build_deb(&tree, &packages, version)?,
+            Format::Wheel => build_wheel(&tree, &packages, version)?,
         });
     }
     let new = built.pop().expect("two versions");
     let old = built.pop().expect("two versions");
-    let root = dir.join("root");
+    let root = root(dir);
+    let installed_in = match format {
+        Format::Deb => root.clone(),
+        Format::Wheel => venv(&root)?,
+    };
     Ok(Packages {
         format,
         old,
         new,
-        target: root.join(inside),
+        target: installed_in.join(inside),
         root,
     })
+}
+
+/// The private root of the scenario whose directory is `dir`.
+pub fn root(dir: &Path) -> PathBuf {
+    dir.join("root")
 }
 
 /// Writes `bytes` at `path` (a new file), creating its parent directories.
@@ -147,6 +172,99 @@ fn build_deb(tree: &Path, packages: &Path, version: u32) -> Result<PathBuf> {
             .arg(&deb),
     )?;
     Ok(deb)
+}
+
+/// The Python package's name (its directory in the wheel and in site-packages).
+const MODULE: &str = "clobber_victim";
+/// The package's code: it loads the library beside it with ctypes.
+const MODULE_INIT: &str = include_str!("../../victims/python/clobber_victim/__init__.py");
+/// The file name of the Python victim, beside the scenario's other support files.
+pub const PYTHON_VICTIM: &str = "victim.py";
+
+/// The Python victim program (`victims/python/victim.py`).
+pub fn python_victim() -> Vec<u8> {
+    include_bytes!("../../victims/python/victim.py").to_vec()
+}
+
+/// A wheel of `tree` (which holds the library in the package's directory) for `version`: the
+/// package's code and a `.dist-info` are added, every file is listed with its sha256 in
+/// `RECORD`, and `python3 -m zipfile` zips it.
+fn build_wheel(tree: &Path, packages: &Path, version: u32) -> Result<PathBuf> {
+    let info = format!("{MODULE}-{version}.dist-info");
+    let metadata = format!("Metadata-Version: 2.1\nName: {NAME}\nVersion: {version}\n");
+    let wheel =
+        "Wheel-Version: 1.0\nGenerator: clobber\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+    let library = fs::read(tree.join(MODULE).join("libvictim.so"))?;
+    let files: [(String, &[u8]); 4] = [
+        (format!("{MODULE}/__init__.py"), MODULE_INIT.as_bytes()),
+        (format!("{MODULE}/libvictim.so"), &library),
+        (format!("{info}/METADATA"), metadata.as_bytes()),
+        (format!("{info}/WHEEL"), wheel.as_bytes()),
+    ];
+    let mut record = String::new();
+    for (path, bytes) in &files {
+        record += &record_line(path, bytes);
+    }
+    record += &format!("{info}/RECORD,,\n");
+    put(&tree.join(&files[0].0), files[0].1, 0o644)?;
+    for (path, bytes) in &files[2..] {
+        put(&tree.join(path), bytes, 0o644)?;
+    }
+    put(&tree.join(&info).join("RECORD"), record.as_bytes(), 0o644)?;
+    let whl = packages.join(format!("{MODULE}-{version}-py3-none-any.whl"));
+    if whl.exists() {
+        fs::remove_file(&whl).with_context(|| format!("removing {}", whl.display()))?;
+    }
+    apt::run(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-c"])
+            .arg(&whl)
+            .args([MODULE, &info])
+            .current_dir(tree),
+    )?;
+    Ok(whl)
+}
+
+/// A `RECORD` line of a wheel: the path, `sha256=` and the digest in URL-safe base64 without
+/// padding, and the size.
+fn record_line(path: &str, bytes: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(bytes);
+    format!("{path},sha256={},{}\n", base64_url(&digest), bytes.len())
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5), as wheels' `RECORD` files write hashes.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(word >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Makes a fresh venv at `root` with `python3 -m venv` and returns its site-packages.
+fn venv(root: &Path) -> Result<PathBuf> {
+    if root.exists() {
+        fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    apt::run(Command::new("python3").args(["-m", "venv"]).arg(root))?;
+    let lib = root.join("lib");
+    let python = fs::read_dir(&lib)
+        .with_context(|| format!("reading {}", lib.display()))?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python"))
+        })
+        .with_context(|| format!("the venv has no {}/python*", lib.display()))?;
+    Ok(python.join("site-packages"))
 }
 
 impl Packages {
@@ -181,6 +299,8 @@ impl Packages {
                     workfile::write(&admin.join(file), b"", 0o644)?;
                 }
             }
+            // The venv lives as long as the scenario: pip reinstalls version 1 over version 2.
+            Format::Wheel => {}
         }
         match tool::run(install, dir, confine)? {
             UpdateResult::Applied => Ok(()),
@@ -196,6 +316,37 @@ impl Packages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status;
+
+    #[test]
+    fn record_lines_carry_url_safe_unpadded_sha256() {
+        // sha256 of nothing, as `python3 -c 'import base64, hashlib;
+        // print(base64.urlsafe_b64encode(hashlib.sha256(b"").digest()))'` writes it.
+        assert_eq!(
+            record_line("a/b", b""),
+            "a/b,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"
+        );
+        assert_eq!(base64_url(b"\xfb\xff"), "-_8");
+        assert_eq!(base64_url(b"Man"), "TWFu");
+    }
+
+    #[test]
+    fn the_python_victim_uses_the_status_page_layout() {
+        let script = String::from_utf8(python_victim()).unwrap();
+        for (name, value) in [
+            ("SIZE", status::SIZE as u64),
+            ("STATE", status::STATE as u64),
+            ("ITERATIONS", status::ITERATIONS as u64),
+            ("SEEN", status::SEEN as u64),
+            ("FIRST", status::FIRST as u64),
+            ("UPDATED", status::UPDATED as u64),
+            ("READY", status::READY),
+            ("MIXED", status::MIXED),
+        ] {
+            let line = format!("\n{name} = {value}\n");
+            assert!(script.contains(&line), "victim.py lacks `{}`", line.trim());
+        }
+    }
 
     #[test]
     fn commands_name_the_root_the_package_and_the_installed_target() {

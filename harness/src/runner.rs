@@ -150,6 +150,10 @@ impl Materials {
             Target::Libc => Materials::of_release(Library::Libc)?,
             Target::Zlib => Materials::of_release(Library::Zlib)?,
             Target::Sqlite => Materials::of_release(Library::Sqlite)?,
+            Target::PythonLib => Materials {
+                support: vec![(package::PYTHON_VICTIM, package::python_victim())],
+                ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
+            },
         })
     }
     /// The files of a real library's releases, from the cache.
@@ -255,6 +259,10 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
             new_build_id: String::new(),
         },
         Target::Zlib => Program::Linked(dir.join(release_victim(Library::Zlib).0)),
+        Target::PythonLib => Program::Python {
+            python: package::root(dir).join("bin/python"),
+            script: dir.join(package::PYTHON_VICTIM),
+        },
         // On trixie's C library, run by its loader (see [`Library::runs_on`]).
         Target::Sqlite => Program::UnderLoader {
             loader: dir.join(release::LOADER),

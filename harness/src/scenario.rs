@@ -38,6 +38,9 @@ pub enum Target {
     Zlib,
     /// A private copy of a real SQLite release (`libsqlite3.so.0`), linked by a running program.
     Sqlite,
+    /// The victim library in a Python package (`package = "wheel"`), loaded with ctypes by a
+    /// running `python3` that imported the package and calls into it.
+    PythonLib,
 }
 
 impl Target {
@@ -92,6 +95,7 @@ impl fmt::Display for Target {
             Target::Libc => "libc",
             Target::Zlib => "zlib",
             Target::Sqlite => "sqlite",
+            Target::PythonLib => "python-lib",
         })
     }
 }
@@ -468,6 +472,14 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             ));
         }
     }
+    if file.target == Target::PythonLib && file.package != Some(Format::Wheel) {
+        return Err(bad(
+            source,
+            text,
+            "target",
+            "a `python-lib` target is installed by pip: it needs `package = \"wheel\"`".into(),
+        ));
+    }
     if let Some(victims) = file.victims {
         if !(1..=256).contains(&victims) {
             return Err(bad(
@@ -778,6 +790,13 @@ share = "most"
         );
         let err = parse("a", "a.toml", &text).unwrap_err().0;
         assert!(err.contains("outside the work dir"), "{err}");
+        let text = GOOD.replace("target = \"lib\"", "target = \"python-lib\"");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("needs `package = \"wheel\"`"), "{err}");
+        let pip = "command = [\"{root}/bin/pip\", \"install\", \"{new}\"]\npackage = \"wheel\"";
+        let text = text.replace("method = \"truncate-write\"", pip);
+        let s = parse("a", "a.toml", &text).unwrap();
+        assert_eq!(s.required_tools(), ["python3"]);
     }
 
     #[test]

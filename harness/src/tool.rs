@@ -39,8 +39,8 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// The tools of the catalogue, whose `--version` clobber asks for. Any other command (a user's
 /// deploy script given to `check`) is never run with arguments it was not given.
-const KNOWN: [&str; 10] = [
-    "cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep", "dpkg", "dpkg-deb",
+const KNOWN: [&str; 11] = [
+    "cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep", "dpkg", "dpkg-deb", "python3",
 ];
 
 /// The version of the tool `name` found at `path`: the first line `TOOL --version` prints for a

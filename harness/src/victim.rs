@@ -51,6 +51,9 @@ pub enum Program {
         kind: VictimKind,
         exe: PathBuf,
     },
+    /// The Python victim `script` (`victims/python/victim.py`) run by `python` (a venv's), in
+    /// isolated mode and writing no bytecode: it imports the package that ships the target.
+    Python { python: PathBuf, script: PathBuf },
 }
 
 impl Program {
@@ -177,6 +180,11 @@ impl Victim {
                     VictimKind::Sleeper => command.arg(SLEEPER_SECONDS),
                     VictimKind::Reader => &mut command,
                 };
+                command
+            }
+            Program::Python { python, script } => {
+                let mut command = Command::new(python);
+                command.args(["-I", "-B"]).arg(script).arg(status_path);
                 command
             }
             Program::Mmap { exe, mapping } => {

@@ -84,3 +84,16 @@ fn dpkg_upgrades_as_an_ordinary_user() {
     assert_ok(&output);
     assert_safe(&dir.entry("tool-dpkg-over-lib"), 3);
 }
+
+#[test]
+fn pip_upgrades_leave_a_running_python_program_on_the_old_library() {
+    require("python3", "python3 python3-venv");
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&["tool-pip-over-ext"], 3));
+    let entry = dir.entry("tool-pip-over-ext");
+    assert_safe(&entry, 3);
+    // The old library, deleted under the stash's name, is what a restart checker finds.
+    assert_eq!(entry["restart_detection"]["visible"], 3, "{entry}");
+    let python = &entry["environment"]["tools"]["python3"];
+    assert!(python.as_str().unwrap().starts_with("Python 3"), "{python}");
+}
