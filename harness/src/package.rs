@@ -16,6 +16,10 @@
 //!   package; the root is a venv made once per scenario with `python3 -m venv` (its pip is the
 //!   one ensurepip bundles), and version 1 is installed before every trial with the scenario's
 //!   pip command, which reinstalls an explicitly named wheel file of another version.
+//! - `crate`: a local path crate (`clobber-victim`, whose binary `victim` is clobber's victim
+//!   executable, `victims/exe`, its version chosen by a build script) that the scenario's
+//!   `cargo install --path` compiles and installs into the root's `bin`; the root lives as long
+//!   as the scenario, and installing version 1 replaces version 2.
 
 use std::fmt;
 use std::fs;
@@ -43,6 +47,8 @@ pub enum Format {
     Deb,
     /// A Python wheel, installed with pip into a venv.
     Wheel,
+    /// A Rust crate's source tree, compiled and installed with `cargo install --path`.
+    Crate,
 }
 
 impl fmt::Display for Format {
@@ -50,6 +56,7 @@ impl fmt::Display for Format {
         f.write_str(match self {
             Format::Deb => "deb",
             Format::Wheel => "wheel",
+            Format::Crate => "crate",
         })
     }
 }
@@ -60,6 +67,8 @@ impl Format {
         match self {
             Format::Deb => &["dpkg-deb"],
             Format::Wheel => &["python3"],
+            // The source tree is written by clobber; cargo, which compiles it, installs it.
+            Format::Crate => &[],
         }
     }
 
@@ -68,6 +77,7 @@ impl Format {
         match self {
             Format::Deb => &[Target::Lib, Target::Exe],
             Format::Wheel => &[Target::PythonLib],
+            Format::Crate => &[Target::Exe],
         }
     }
 
@@ -79,6 +89,7 @@ impl Format {
             (Format::Deb, true) => Path::new("usr/bin").join(file_name),
             (Format::Deb, false) => Path::new("usr/lib/clobber").join(file_name),
             (Format::Wheel, _) => Path::new(MODULE).join(file_name),
+            (Format::Crate, _) => Path::new("bin").join(file_name),
         }
     }
 }
@@ -121,10 +132,17 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
         if tree.exists() {
             fs::remove_dir_all(&tree).with_context(|| format!("removing {}", tree.display()))?;
         }
-        put(&tree.join(&inside), bytes, 0o755)?;
         built.push(match format {
-            Format::Deb => build_deb(&tree, &packages, version)?,
-            Format::Wheel => build_wheel(&tree, &packages, version)?,
+            Format::Deb => {
+                put(&tree.join(&inside), bytes, 0o755)?;
+                build_deb(&tree, &packages, version)?
+            }
+            Format::Wheel => {
+                put(&tree.join(&inside), bytes, 0o755)?;
+                build_wheel(&tree, &packages, version)?
+            }
+            // Cargo compiles the executable from the crate's source itself.
+            Format::Crate => write_crate(&tree, payload.file_name, version)?,
         });
     }
     let new = built.pop().expect("two versions");
@@ -133,6 +151,14 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
     let installed_in = match format {
         Format::Deb => root.clone(),
         Format::Wheel => venv(&root)?,
+        Format::Crate => {
+            if root.exists() {
+                fs::remove_dir_all(&root)
+                    .with_context(|| format!("removing {}", root.display()))?;
+            }
+            fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+            root.clone()
+        }
     };
     Ok(Packages {
         format,
@@ -248,6 +274,47 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
+/// The victim executable's source and the files it includes, by their paths in the crate
+/// (`src/main.rs` includes `../common/*.rs`, as `victims/exe/victim_exe.rs` does).
+const CRATE_SOURCES: [(&str, &str); 4] = [
+    (
+        "src/main.rs",
+        include_str!("../../victims/exe/victim_exe.rs"),
+    ),
+    (
+        "common/report.rs",
+        include_str!("../../victims/common/report.rs"),
+    ),
+    (
+        "common/table.rs",
+        include_str!("../../victims/common/table.rs"),
+    ),
+    (
+        "common/layout.rs",
+        include_str!("../../victims/common/layout.rs"),
+    ),
+];
+
+/// Writes the source tree of the crate `clobber-victim` version `version` at `tree`: its binary
+/// `bin_name` is the victim executable, built with `--cfg victim_v<version>` by a build script.
+fn write_crate(tree: &Path, bin_name: &str, version: u32) -> Result<PathBuf> {
+    let manifest = format!(
+        "[package]\nname = \"{NAME}\"\nversion = \"{version}.0.0\"\nedition = \"2021\"\n\n\
+         [[bin]]\nname = \"{bin_name}\"\npath = \"src/main.rs\"\n\n\
+         [profile.release]\npanic = \"abort\"\n"
+    );
+    let build = format!(
+        "fn main() {{\n    println!(\"cargo::rustc-check-cfg=cfg(victim_v1, victim_v2)\");\n    \
+         println!(\"cargo::rustc-cfg=victim_v{version}\");\n}}\n"
+    );
+    put(&tree.join("Cargo.toml"), manifest.as_bytes(), 0o644)?;
+    put(&tree.join("build.rs"), build.as_bytes(), 0o644)?;
+    for (path, text) in CRATE_SOURCES {
+        put(&tree.join(path), text.as_bytes(), 0o644)?;
+    }
+    Ok(tree.to_path_buf())
+}
+
 /// Makes a fresh venv at `root` with `python3 -m venv` and returns its site-packages.
 fn venv(root: &Path) -> Result<PathBuf> {
     if root.exists() {
@@ -299,8 +366,9 @@ impl Packages {
                     workfile::write(&admin.join(file), b"", 0o644)?;
                 }
             }
-            // The venv lives as long as the scenario: pip reinstalls version 1 over version 2.
-            Format::Wheel => {}
+            // The venv and the crate's root live as long as the scenario: pip and cargo install
+            // version 1 over version 2.
+            Format::Wheel | Format::Crate => {}
         }
         match tool::run(install, dir, confine)? {
             UpdateResult::Applied => Ok(()),
@@ -317,6 +385,20 @@ impl Packages {
 mod tests {
     use super::*;
     use crate::status;
+
+    #[test]
+    fn a_crate_tree_builds_its_version_of_the_victim_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = write_crate(&dir.path().join("tree-2"), "victim", 2).unwrap();
+        let manifest = fs::read_to_string(tree.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("version = \"2.0.0\""), "{manifest}");
+        assert!(manifest.contains("name = \"victim\""), "{manifest}");
+        let build = fs::read_to_string(tree.join("build.rs")).unwrap();
+        assert!(build.contains("cargo::rustc-cfg=victim_v2"), "{build}");
+        let main = fs::read_to_string(tree.join("src/main.rs")).unwrap();
+        assert!(main.contains("\"../common/report.rs\""));
+        assert!(tree.join("common/layout.rs").is_file());
+    }
 
     #[test]
     fn record_lines_carry_url_safe_unpadded_sha256() {

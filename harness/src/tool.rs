@@ -39,8 +39,9 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// The tools of the catalogue, whose `--version` clobber asks for. Any other command (a user's
 /// deploy script given to `check`) is never run with arguments it was not given.
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 13] = [
     "cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep", "dpkg", "dpkg-deb", "python3",
+    "cargo", "env",
 ];
 
 /// The version of the tool `name` found at `path`: the first line `TOOL --version` prints for a

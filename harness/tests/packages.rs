@@ -85,15 +85,31 @@ fn dpkg_upgrades_as_an_ordinary_user() {
     assert_safe(&dir.entry("tool-dpkg-over-lib"), 3);
 }
 
+/// Runs `name` for 3 trials, asserts that every trial was safe and that `tool`'s recorded
+/// version starts with `version`; returns the entry.
+fn three_safe_trials(name: &str, tool: &str, version: &str) -> Value {
+    let dir = Dir::new();
+    assert_ok(&dir.scenario(&[name], 3));
+    let entry = dir.entry(name);
+    assert_safe(&entry, 3);
+    let recorded = &entry["environment"]["tools"][tool];
+    assert!(
+        recorded.as_str().unwrap().starts_with(version),
+        "{name}: {recorded}"
+    );
+    entry
+}
+
 #[test]
 fn pip_upgrades_leave_a_running_python_program_on_the_old_library() {
     require("python3", "python3 python3-venv");
-    let dir = Dir::new();
-    assert_ok(&dir.scenario(&["tool-pip-over-ext"], 3));
-    let entry = dir.entry("tool-pip-over-ext");
-    assert_safe(&entry, 3);
+    let entry = three_safe_trials("tool-pip-over-ext", "python3", "Python 3");
     // The old library, deleted under the stash's name, is what a restart checker finds.
     assert_eq!(entry["restart_detection"]["visible"], 3, "{entry}");
-    let python = &entry["environment"]["tools"]["python3"];
-    assert!(python.as_str().unwrap().starts_with("Python 3"), "{python}");
+}
+
+#[test]
+fn cargo_install_replaces_a_running_binary_without_touching_it() {
+    require("cargo", "cargo (or rustup)");
+    three_safe_trials("tool-cargo-install-over-exe", "cargo", "cargo ");
 }
