@@ -9,6 +9,10 @@
 //!   its own dpkg admin dir (`var/lib/dpkg`: empty `status` and `available`, `info/`,
 //!   `updates/`) for each trial, and version 1 is installed with the same dpkg command line as
 //!   the upgrade.
+//! - `rpm`: `rpmbuild -bb` of a spec that installs the target (no automatic dependencies, no
+//!   post-install processing such as stripping, every rpmbuild directory inside the work dir);
+//!   the root is a fresh directory for each trial, and version 1 is installed with the same rpm
+//!   command line as the upgrade (rpm keeps its database beneath `--root`).
 //! - `wheel`: a wheel of the Python package `clobber_victim` (`victims/python/clobber_victim`,
 //!   which loads the library beside it with ctypes), written by hand in the wheel format
 //!   (PEP 427: the package, and a `.dist-info` with `METADATA`, `WHEEL` and a `RECORD` of sha256
@@ -45,6 +49,8 @@ pub const NAME: &str = "clobber-victim";
 pub enum Format {
     /// A Debian package, built with `dpkg-deb` and installed with `dpkg`.
     Deb,
+    /// An RPM package, built with `rpmbuild` and installed with `rpm`.
+    Rpm,
     /// A Python wheel, installed with pip into a venv.
     Wheel,
     /// A Rust crate's source tree, compiled and installed with `cargo install --path`.
@@ -55,6 +61,7 @@ impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Format::Deb => "deb",
+            Format::Rpm => "rpm",
             Format::Wheel => "wheel",
             Format::Crate => "crate",
         })
@@ -66,6 +73,7 @@ impl Format {
     pub fn builders(self) -> &'static [&'static str] {
         match self {
             Format::Deb => &["dpkg-deb"],
+            Format::Rpm => &["rpmbuild"],
             Format::Wheel => &["python3"],
             // The source tree is written by clobber; cargo, which compiles it, installs it.
             Format::Crate => &[],
@@ -75,7 +83,7 @@ impl Format {
     /// The targets a package of this format carries.
     pub fn targets(self) -> &'static [Target] {
         match self {
-            Format::Deb => &[Target::Lib, Target::Exe],
+            Format::Deb | Format::Rpm => &[Target::Lib, Target::Exe],
             Format::Wheel => &[Target::PythonLib],
             Format::Crate => &[Target::Exe],
         }
@@ -86,8 +94,8 @@ impl Format {
     /// Python package's directory.
     fn installed(self, file_name: &str, executable: bool) -> PathBuf {
         match (self, executable) {
-            (Format::Deb, true) => Path::new("usr/bin").join(file_name),
-            (Format::Deb, false) => Path::new("usr/lib/clobber").join(file_name),
+            (Format::Deb | Format::Rpm, true) => Path::new("usr/bin").join(file_name),
+            (Format::Deb | Format::Rpm, false) => Path::new("usr/lib/clobber").join(file_name),
             (Format::Wheel, _) => Path::new(MODULE).join(file_name),
             (Format::Crate, _) => Path::new("bin").join(file_name),
         }
@@ -137,6 +145,10 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
                 put(&tree.join(&inside), bytes, 0o755)?;
                 build_deb(&tree, &packages, version)?
             }
+            Format::Rpm => {
+                put(&tree.join("SOURCES").join(payload.file_name), bytes, 0o755)?;
+                build_rpm(&tree, &packages, version, payload.file_name, &inside)?
+            }
             Format::Wheel => {
                 put(&tree.join(&inside), bytes, 0o755)?;
                 build_wheel(&tree, &packages, version)?
@@ -149,7 +161,7 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
     let old = built.pop().expect("two versions");
     let root = root(dir);
     let installed_in = match format {
-        Format::Deb => root.clone(),
+        Format::Deb | Format::Rpm => root.clone(),
         Format::Wheel => venv(&root)?,
         Format::Crate => {
             if root.exists() {
@@ -334,6 +346,47 @@ fn venv(root: &Path) -> Result<PathBuf> {
     Ok(python.join("site-packages"))
 }
 
+/// `rpmbuild -bb` in `topdir` (which holds `SOURCES/<file_name>`) of version `version`, whose
+/// payload installs the source at `inside`; every directory rpmbuild writes is inside `topdir`.
+fn build_rpm(
+    topdir: &Path,
+    packages: &Path,
+    version: u32,
+    file_name: &str,
+    inside: &Path,
+) -> Result<PathBuf> {
+    let inside = inside.display();
+    let spec = format!(
+        "Name: {NAME}\nVersion: {version}\nRelease: 1\nSummary: clobber's victim\nLicense: MIT\n\
+         BuildArch: noarch\nAutoReqProv: no\n\
+         %define __os_install_post %{{nil}}\n%define debug_package %{{nil}}\n\
+         %define _build_id_links none\n%define _binaries_in_noarch_packages_terminate_build 0\n\
+         %description\nclobber's victim library and executable, version {version}.\n\
+         %install\nmkdir -p %{{buildroot}}/$(dirname {inside})\n\
+         install -m 0755 %{{_sourcedir}}/{file_name} %{{buildroot}}/{inside}\n\
+         %files\n/{inside}\n"
+    );
+    let spec_path = topdir.join("SPECS").join(format!("{NAME}.spec"));
+    put(&spec_path, spec.as_bytes(), 0o644)?;
+    let tmp = topdir.join("tmp");
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    apt::run(
+        Command::new("rpmbuild")
+            .arg("-bb")
+            .arg("--define")
+            .arg(format!("_topdir {}", topdir.display()))
+            .arg("--define")
+            .arg(format!("_tmppath {}", tmp.display()))
+            .arg(&spec_path)
+            .env("TMPDIR", &tmp),
+    )?;
+    let name = format!("{NAME}-{version}-1.noarch.rpm");
+    let rpm = packages.join(&name);
+    fs::rename(topdir.join("RPMS/noarch").join(&name), &rpm)
+        .with_context(|| format!("moving {name} into {}", packages.display()))?;
+    Ok(rpm)
+}
+
 impl Packages {
     /// The scenario's command for installing `package`: `{root}` substituted, then `{new}` (the
     /// package) and `{target}` (the installed target).
@@ -351,12 +404,15 @@ impl Packages {
         dir: &Path,
         confine: Option<&Path>,
     ) -> Result<()> {
+        if matches!(self.format, Format::Deb | Format::Rpm) && self.root.exists() {
+            fs::remove_dir_all(&self.root)
+                .with_context(|| format!("removing {}", self.root.display()))?;
+        }
         match self.format {
+            // rpm makes its database itself.
+            Format::Rpm => fs::create_dir_all(&self.root)
+                .with_context(|| format!("creating {}", self.root.display()))?,
             Format::Deb => {
-                if self.root.exists() {
-                    fs::remove_dir_all(&self.root)
-                        .with_context(|| format!("removing {}", self.root.display()))?;
-                }
                 let admin = self.root.join("var/lib/dpkg");
                 for sub in ["info", "updates"] {
                     fs::create_dir_all(admin.join(sub))

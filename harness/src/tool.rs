@@ -39,9 +39,9 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// The tools of the catalogue, whose `--version` clobber asks for. Any other command (a user's
 /// deploy script given to `check`) is never run with arguments it was not given.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 15] = [
     "cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep", "dpkg", "dpkg-deb", "python3",
-    "cargo", "env",
+    "cargo", "env", "rpm", "rpmbuild",
 ];
 
 /// The version of the tool `name` found at `path`: the first line `TOOL --version` prints for a

@@ -1,6 +1,7 @@
 //! Package managers as the updater, run for real into private roots inside the work dir: dpkg
-//! upgrading a package whose library and executable are in use. A missing tool fails the test
-//! with the command that installs it.
+//! and rpm upgrading a package whose library and executable are in use, pip upgrading a wheel
+//! whose library a running Python program loaded, cargo install replacing a running binary. A
+//! missing tool fails the test with the command that installs it.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -61,8 +62,24 @@ fn dpkg_upgrades_leave_running_processes_on_the_old_version() {
 }
 
 #[test]
-fn dpkg_upgrades_as_an_ordinary_user() {
+fn rpm_upgrades_leave_running_processes_on_the_old_version() {
+    require("rpm", "rpm");
+    require("rpmbuild", "rpm");
+    let dir = Dir::new();
+    let names = ["tool-rpm-over-lib", "tool-rpm-over-exe"];
+    assert_ok(&dir.scenario(&names, 5));
+    for name in names {
+        let entry = dir.entry(name);
+        assert_safe(&entry, 5);
+        let rpm = &entry["environment"]["tools"]["rpm"];
+        assert!(rpm.as_str().unwrap().starts_with("RPM version"), "{rpm}");
+    }
+}
+
+#[test]
+fn dpkg_and_rpm_upgrade_as_an_ordinary_user() {
     require("dpkg", "dpkg");
+    require("rpm", "rpm");
     let dir = Dir::new();
     let (results, work) = (dir.results(), dir.work());
     let output = unprivileged(
@@ -70,6 +87,7 @@ fn dpkg_upgrades_as_an_ordinary_user() {
         &[
             "scenario",
             "tool-dpkg-over-lib",
+            "tool-rpm-over-lib",
             "--trials",
             "3",
             "--results",
@@ -83,6 +101,7 @@ fn dpkg_upgrades_as_an_ordinary_user() {
     assert_no_victims(&work);
     assert_ok(&output);
     assert_safe(&dir.entry("tool-dpkg-over-lib"), 3);
+    assert_safe(&dir.entry("tool-rpm-over-lib"), 3);
 }
 
 /// Runs `name` for 3 trials, asserts that every trial was safe and that `tool`'s recorded
