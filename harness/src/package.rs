@@ -20,6 +20,11 @@
 //!   package; the root is a venv made once per scenario with `python3 -m venv` (its pip is the
 //!   one ensurepip bundles), and version 1 is installed before every trial with the scenario's
 //!   pip command, which reinstalls an explicitly named wheel file of another version.
+//! - `npm`: an npm package tarball (`package/package.json`, an `index.js` that requires the
+//!   native addon `victim.node`), made with `tar`; the root is a prefix directory that lives as
+//!   long as the scenario (npm's cache inside it), and version 1 is installed before every trial
+//!   with the scenario's npm command, which installs an explicitly named tarball of another
+//!   version over the installed one.
 //! - `crate`: a local path crate (`clobber-victim`, whose binary `victim` is clobber's victim
 //!   executable, `victims/exe`, its version chosen by a build script) that the scenario's
 //!   `cargo install --path` compiles and installs into the root's `bin`; the root lives as long
@@ -53,6 +58,8 @@ pub enum Format {
     Rpm,
     /// A Python wheel, installed with pip into a venv.
     Wheel,
+    /// An npm package tarball, installed with `npm install` into a prefix.
+    Npm,
     /// A Rust crate's source tree, compiled and installed with `cargo install --path`.
     Crate,
 }
@@ -63,6 +70,7 @@ impl fmt::Display for Format {
             Format::Deb => "deb",
             Format::Rpm => "rpm",
             Format::Wheel => "wheel",
+            Format::Npm => "npm",
             Format::Crate => "crate",
         })
     }
@@ -75,6 +83,7 @@ impl Format {
             Format::Deb => &["dpkg-deb"],
             Format::Rpm => &["rpmbuild"],
             Format::Wheel => &["python3"],
+            Format::Npm => &["tar", "node"],
             // The source tree is written by clobber; cargo, which compiles it, installs it.
             Format::Crate => &[],
         }
@@ -85,6 +94,7 @@ impl Format {
         match self {
             Format::Deb | Format::Rpm => &[Target::Lib, Target::Exe],
             Format::Wheel => &[Target::PythonLib],
+            Format::Npm => &[Target::NodeAddon],
             Format::Crate => &[Target::Exe],
         }
     }
@@ -97,6 +107,7 @@ impl Format {
             (Format::Deb | Format::Rpm, true) => Path::new("usr/bin").join(file_name),
             (Format::Deb | Format::Rpm, false) => Path::new("usr/lib/clobber").join(file_name),
             (Format::Wheel, _) => Path::new(MODULE).join(file_name),
+            (Format::Npm, _) => Path::new("node_modules").join(NAME).join(file_name),
             (Format::Crate, _) => Path::new("bin").join(file_name),
         }
     }
@@ -153,6 +164,10 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
                 put(&tree.join(&inside), bytes, 0o755)?;
                 build_wheel(&tree, &packages, version)?
             }
+            Format::Npm => {
+                put(&tree.join("package").join(payload.file_name), bytes, 0o755)?;
+                build_npm(&tree, &packages, version, payload.file_name)?
+            }
             // Cargo compiles the executable from the crate's source itself.
             Format::Crate => write_crate(&tree, payload.file_name, version)?,
         });
@@ -163,7 +178,7 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
     let installed_in = match format {
         Format::Deb | Format::Rpm => root.clone(),
         Format::Wheel => venv(&root)?,
-        Format::Crate => {
+        Format::Npm | Format::Crate => {
             if root.exists() {
                 fs::remove_dir_all(&root)
                     .with_context(|| format!("removing {}", root.display()))?;
@@ -284,6 +299,48 @@ fn base64_url(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The file name of the Node.js victim, beside the scenario's other support files.
+pub const NODE_VICTIM: &str = "victim.js";
+
+/// The Node.js victim program (`victims/node/victim.js`).
+pub fn node_victim() -> Vec<u8> {
+    include_bytes!("../../victims/node/victim.js").to_vec()
+}
+
+/// The installed npm package's directory, in the root of the scenario whose directory is `dir`.
+pub fn node_package(dir: &Path) -> PathBuf {
+    root(dir).join("node_modules").join(NAME)
+}
+
+/// An npm package tarball of version `version` from `tree/package`, which holds the addon
+/// `addon`: its `package.json` and an `index.js` that requires the addon are added, and `tar`
+/// packs the directory as `npm pack` does (one top directory, `package/`).
+fn build_npm(tree: &Path, packages: &Path, version: u32, addon: &str) -> Result<PathBuf> {
+    let manifest = format!(
+        "{{\"name\": \"{NAME}\", \"version\": \"{version}.0.0\", \"main\": \"index.js\"}}\n"
+    );
+    let index = format!("module.exports = require('./{addon}');\n");
+    put(
+        &tree.join("package/package.json"),
+        manifest.as_bytes(),
+        0o644,
+    )?;
+    put(&tree.join("package/index.js"), index.as_bytes(), 0o644)?;
+    let tarball = packages.join(format!("{NAME}-{version}.0.0.tgz"));
+    if tarball.exists() {
+        fs::remove_file(&tarball).with_context(|| format!("removing {}", tarball.display()))?;
+    }
+    apt::run(
+        Command::new("tar")
+            .arg("-C")
+            .arg(tree)
+            .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+            .arg(&tarball)
+            .arg("package"),
+    )?;
+    Ok(tarball)
 }
 
 /// The victim executable's source and the files it includes, by their paths in the crate
@@ -424,7 +481,7 @@ impl Packages {
             }
             // The venv and the crate's root live as long as the scenario: pip and cargo install
             // version 1 over version 2.
-            Format::Wheel | Format::Crate => {}
+            Format::Wheel | Format::Npm | Format::Crate => {}
         }
         match tool::run(install, dir, confine)? {
             UpdateResult::Applied => Ok(()),
@@ -469,10 +526,10 @@ mod tests {
     }
 
     #[test]
-    fn the_python_victim_uses_the_status_page_layout() {
-        let script = String::from_utf8(python_victim()).unwrap();
-        for (name, value) in [
-            ("SIZE", status::SIZE as u64),
+    fn the_script_victims_use_the_status_page_layout() {
+        let python = String::from_utf8(python_victim()).unwrap();
+        let node = String::from_utf8(node_victim()).unwrap();
+        let words = [
             ("STATE", status::STATE as u64),
             ("ITERATIONS", status::ITERATIONS as u64),
             ("SEEN", status::SEEN as u64),
@@ -480,9 +537,14 @@ mod tests {
             ("UPDATED", status::UPDATED as u64),
             ("READY", status::READY),
             ("MIXED", status::MIXED),
-        ] {
+        ];
+        for (name, value) in words {
+            let line = format!("\nconst {name} = {value};\n");
+            assert!(node.contains(&line), "victim.js lacks `{}`", line.trim());
+        }
+        for (name, value) in [("SIZE", status::SIZE as u64)].into_iter().chain(words) {
             let line = format!("\n{name} = {value}\n");
-            assert!(script.contains(&line), "victim.py lacks `{}`", line.trim());
+            assert!(python.contains(&line), "victim.py lacks `{}`", line.trim());
         }
     }
 

@@ -154,6 +154,10 @@ impl Materials {
                 support: vec![(package::PYTHON_VICTIM, package::python_victim())],
                 ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
             },
+            Target::NodeAddon => Materials {
+                support: vec![(package::NODE_VICTIM, package::node_victim())],
+                ..plain("victim.node", embedded::ADDON_V1, embedded::ADDON_V2, 0o755)
+            },
         })
     }
     /// The files of a real library's releases, from the cache.
@@ -259,9 +263,20 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
             new_build_id: String::new(),
         },
         Target::Zlib => Program::Linked(dir.join(release_victim(Library::Zlib).0)),
-        Target::PythonLib => Program::Python {
-            python: package::root(dir).join("bin/python"),
-            script: dir.join(package::PYTHON_VICTIM),
+        Target::PythonLib => Program::Script {
+            interpreter: package::root(dir).join("bin/python"),
+            args: vec![
+                "-I".into(),
+                "-B".into(),
+                dir.join(package::PYTHON_VICTIM).into(),
+            ],
+        },
+        Target::NodeAddon => Program::Script {
+            interpreter: tool::find("node").context("node not found on PATH")?,
+            args: vec![
+                dir.join(package::NODE_VICTIM).into(),
+                package::node_package(dir).into(),
+            ],
         },
         // On trixie's C library, run by its loader (see [`Library::runs_on`]).
         Target::Sqlite => Program::UnderLoader {

@@ -41,6 +41,9 @@ pub enum Target {
     /// The victim library in a Python package (`package = "wheel"`), loaded with ctypes by a
     /// running `python3` that imported the package and calls into it.
     PythonLib,
+    /// A native Node.js addon (`victim.node`, the victim library's code behind Node-API) in an
+    /// npm package (`package = "npm"`), loaded by a running `node` that calls into it.
+    NodeAddon,
 }
 
 impl Target {
@@ -96,6 +99,7 @@ impl fmt::Display for Target {
             Target::Zlib => "zlib",
             Target::Sqlite => "sqlite",
             Target::PythonLib => "python-lib",
+            Target::NodeAddon => "node-addon",
         })
     }
 }
@@ -472,12 +476,20 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             ));
         }
     }
-    if file.target == Target::PythonLib && file.package != Some(Format::Wheel) {
+    let installed_by = match file.target {
+        Target::PythonLib => Some(Format::Wheel),
+        Target::NodeAddon => Some(Format::Npm),
+        _ => None,
+    };
+    if let Some(format) = installed_by.filter(|f| file.package != Some(*f)) {
         return Err(bad(
             source,
             text,
             "target",
-            "a `python-lib` target is installed by pip: it needs `package = \"wheel\"`".into(),
+            format!(
+                "a `{}` target lives in a package: it needs `package = \"{format}\"`",
+                file.target
+            ),
         ));
     }
     if let Some(victims) = file.victims {
@@ -793,6 +805,10 @@ share = "most"
         let text = GOOD.replace("target = \"lib\"", "target = \"python-lib\"");
         let err = parse("a", "a.toml", &text).unwrap_err().0;
         assert!(err.contains("needs `package = \"wheel\"`"), "{err}");
+        let err = parse("a", "a.toml", &GOOD.replace("\"lib\"", "\"node-addon\""))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("needs `package = \"npm\"`"), "{err}");
         let pip = "command = [\"{root}/bin/pip\", \"install\", \"{new}\"]\npackage = \"wheel\"";
         let text = text.replace("method = \"truncate-write\"", pip);
         let s = parse("a", "a.toml", &text).unwrap();

@@ -39,9 +39,9 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// The tools of the catalogue, whose `--version` clobber asks for. Any other command (a user's
 /// deploy script given to `check`) is never run with arguments it was not given.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 18] = [
     "cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep", "dpkg", "dpkg-deb", "python3",
-    "cargo", "env", "rpm", "rpmbuild",
+    "cargo", "env", "rpm", "rpmbuild", "npm", "node", "tar",
 ];
 
 /// The version of the tool `name` found at `path`: the first line `TOOL --version` prints for a

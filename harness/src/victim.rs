@@ -51,9 +51,14 @@ pub enum Program {
         kind: VictimKind,
         exe: PathBuf,
     },
-    /// The Python victim `script` (`victims/python/victim.py`) run by `python` (a venv's), in
-    /// isolated mode and writing no bytecode: it imports the package that ships the target.
-    Python { python: PathBuf, script: PathBuf },
+    /// A victim script run by its interpreter, `interpreter ARGS... STATUS_FILE`: the Python
+    /// victim (`victims/python/victim.py`, run by a venv's python) or the Node.js victim
+    /// (`victims/node/victim.js`), which load the package that ships the target. Their core
+    /// size is limited by the harness once they run.
+    Script {
+        interpreter: PathBuf,
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 impl Program {
@@ -182,9 +187,9 @@ impl Victim {
                 };
                 command
             }
-            Program::Python { python, script } => {
-                let mut command = Command::new(python);
-                command.args(["-I", "-B"]).arg(script).arg(status_path);
+            Program::Script { interpreter, args } => {
+                let mut command = Command::new(interpreter);
+                command.args(args).arg(status_path);
                 command
             }
             Program::Mmap { exe, mapping } => {
@@ -233,6 +238,22 @@ impl Victim {
         // The write end went to the child with `command`, dropped here: once the victim is gone the
         // pipe reads end-of-file.
         drop(command);
+        if let Program::Script { .. } = program {
+            // An interpreter cannot give up core dumps itself (Node.js has no setrlimit).
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: prlimit on our own child with a valid limit and no old-limit pointer.
+            unsafe {
+                libc::prlimit(
+                    child.id() as libc::pid_t,
+                    libc::RLIMIT_CORE,
+                    &none,
+                    std::ptr::null_mut(),
+                )
+            };
+        }
         if let Some(set) = placement::victim_cpus() {
             // SAFETY: a valid cpu_set_t of the size passed, for our own child.
             unsafe {

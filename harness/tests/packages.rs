@@ -1,7 +1,8 @@
 //! Package managers as the updater, run for real into private roots inside the work dir: dpkg
 //! and rpm upgrading a package whose library and executable are in use, pip upgrading a wheel
-//! whose library a running Python program loaded, cargo install replacing a running binary. A
-//! missing tool fails the test with the command that installs it.
+//! whose library a running Python program loaded, npm upgrading a package whose native addon a
+//! running node loaded, cargo install replacing a running binary. A missing tool fails the test
+//! with the command that installs it.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -131,4 +132,11 @@ fn pip_upgrades_leave_a_running_python_program_on_the_old_library() {
 fn cargo_install_replaces_a_running_binary_without_touching_it() {
     require("cargo", "cargo (or rustup)");
     three_safe_trials("tool-cargo-install-over-exe", "cargo", "cargo ");
+}
+
+#[test]
+fn npm_upgrades_leave_a_running_node_on_the_old_addon() {
+    require("npm", "npm");
+    require("node", "nodejs");
+    three_safe_trials("tool-npm-over-addon", "npm", "1");
 }

@@ -247,7 +247,8 @@ pub fn headline(result: &ScenarioResult) -> String {
             | Target::Libc
             | Target::Zlib
             | Target::Sqlite
-            | Target::PythonLib => "silently mixed",
+            | Target::PythonLib
+            | Target::NodeAddon => "silently mixed",
         };
         parts.push(part(word, count(Class::SawNew)));
     }
