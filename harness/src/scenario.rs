@@ -306,8 +306,8 @@ impl Scenario {
             .filter(|first| !first.starts_with('{'))
             .collect();
         tools.extend(self.file.requires.iter().cloned());
-        let builders = self.file.package.map(Format::builders).unwrap_or_default();
-        tools.extend(builders.iter().map(|b| b.to_string()));
+        let needs = self.file.package.map(Format::needs).unwrap_or_default();
+        tools.extend(needs.iter().map(|b| b.to_string()));
         tools
     }
 

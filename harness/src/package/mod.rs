@@ -30,20 +30,26 @@
 //!   `cargo install --path` compiles and installs into the root's `bin`; the root lives as long
 //!   as the scenario, and installing version 1 replaces version 2.
 
+mod cargo;
+mod deb;
+mod npm;
+mod rpm;
+mod wheel;
+
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
-use crate::apt;
 use crate::scenario::Target;
 use crate::tool;
 use crate::trial::UpdateResult;
 use crate::workfile;
+
+pub use npm::{node_package, node_victim, NODE_VICTIM};
+pub use wheel::{python_victim, PYTHON_VICTIM};
 
 /// The name of the package in every format.
 pub const NAME: &str = "clobber-victim";
@@ -77,8 +83,9 @@ impl fmt::Display for Format {
 }
 
 impl Format {
-    /// The programs that build packages of this format (the installing tool is the command's).
-    pub fn builders(self) -> &'static [&'static str] {
+    /// The programs besides the scenario's command that this format needs on PATH: to build its
+    /// packages, or to run its victims (node).
+    pub fn needs(self) -> &'static [&'static str] {
         match self {
             Format::Deb => &["dpkg-deb"],
             Format::Rpm => &["rpmbuild"],
@@ -100,13 +107,14 @@ impl Format {
     }
 
     /// The path inside the package (and the root, or a wheel's site-packages) of a target
-    /// named `file_name`: executables in `usr/bin`, libraries in `usr/lib/clobber`, and in the
-    /// Python package's directory.
+    /// named `file_name`: for deb and rpm, executables in `usr/bin` and libraries in
+    /// `usr/lib/clobber`; the Python package's directory; the npm package's directory in
+    /// `node_modules`; cargo's `bin`.
     fn installed(self, file_name: &str, executable: bool) -> PathBuf {
         match (self, executable) {
             (Format::Deb | Format::Rpm, true) => Path::new("usr/bin").join(file_name),
             (Format::Deb | Format::Rpm, false) => Path::new("usr/lib/clobber").join(file_name),
-            (Format::Wheel, _) => Path::new(MODULE).join(file_name),
+            (Format::Wheel, _) => Path::new(wheel::MODULE).join(file_name),
             (Format::Npm, _) => Path::new("node_modules").join(NAME).join(file_name),
             (Format::Crate, _) => Path::new("bin").join(file_name),
         }
@@ -127,7 +135,7 @@ pub struct Packages {
     pub target: PathBuf,
 }
 
-/// What goes into a package: the target file's name, both versions' bytes and its mode.
+/// What goes into a package: the target file's name and both versions' bytes.
 pub struct Payload<'a> {
     /// The target's file name.
     pub file_name: &'a str,
@@ -154,22 +162,22 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
         built.push(match format {
             Format::Deb => {
                 put(&tree.join(&inside), bytes, 0o755)?;
-                build_deb(&tree, &packages, version)?
+                deb::build(&tree, &packages, version)?
             }
             Format::Rpm => {
                 put(&tree.join("SOURCES").join(payload.file_name), bytes, 0o755)?;
-                build_rpm(&tree, &packages, version, payload.file_name, &inside)?
+                rpm::build(&tree, &packages, version, payload.file_name, &inside)?
             }
             Format::Wheel => {
                 put(&tree.join(&inside), bytes, 0o755)?;
-                build_wheel(&tree, &packages, version)?
+                wheel::build(&tree, &packages, version)?
             }
             Format::Npm => {
                 put(&tree.join("package").join(payload.file_name), bytes, 0o755)?;
-                build_npm(&tree, &packages, version, payload.file_name)?
+                npm::build(&tree, &packages, version, payload.file_name)?
             }
             // Cargo compiles the executable from the crate's source itself.
-            Format::Crate => write_crate(&tree, payload.file_name, version)?,
+            Format::Crate => cargo::write(&tree, payload.file_name, version)?,
         });
     }
     let new = built.pop().expect("two versions");
@@ -177,7 +185,7 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
     let root = root(dir);
     let installed_in = match format {
         Format::Deb | Format::Rpm => root.clone(),
-        Format::Wheel => venv(&root)?,
+        Format::Wheel => wheel::venv(&root)?,
         Format::Npm | Format::Crate => {
             if root.exists() {
                 fs::remove_dir_all(&root)
@@ -206,242 +214,6 @@ fn put(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let parent = path.parent().context("a file has a parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     workfile::write(path, bytes, mode)
-}
-
-/// `dpkg-deb --build` of `tree` with a control file for `version`; files owned by root in the
-/// package whoever builds it.
-fn build_deb(tree: &Path, packages: &Path, version: u32) -> Result<PathBuf> {
-    let control = format!(
-        "Package: {NAME}\nVersion: {version}\nArchitecture: all\n\
-         Maintainer: clobber <clobber@localhost>\n\
-         Description: clobber's victim library and executable, version {version}\n"
-    );
-    put(&tree.join("DEBIAN/control"), control.as_bytes(), 0o644)?;
-    let deb = packages.join(format!("{NAME}_{version}_all.deb"));
-    apt::run(
-        Command::new("dpkg-deb")
-            .args(["--root-owner-group", "-Zgzip", "-z1", "--build"])
-            .arg(tree)
-            .arg(&deb),
-    )?;
-    Ok(deb)
-}
-
-/// The Python package's name (its directory in the wheel and in site-packages).
-const MODULE: &str = "clobber_victim";
-/// The package's code: it loads the library beside it with ctypes.
-const MODULE_INIT: &str = include_str!("../../victims/python/clobber_victim/__init__.py");
-/// The file name of the Python victim, beside the scenario's other support files.
-pub const PYTHON_VICTIM: &str = "victim.py";
-
-/// The Python victim program (`victims/python/victim.py`).
-pub fn python_victim() -> Vec<u8> {
-    include_bytes!("../../victims/python/victim.py").to_vec()
-}
-
-/// A wheel of `tree` (which holds the library in the package's directory) for `version`: the
-/// package's code and a `.dist-info` are added, every file is listed with its sha256 in
-/// `RECORD`, and `python3 -m zipfile` zips it.
-fn build_wheel(tree: &Path, packages: &Path, version: u32) -> Result<PathBuf> {
-    let info = format!("{MODULE}-{version}.dist-info");
-    let metadata = format!("Metadata-Version: 2.1\nName: {NAME}\nVersion: {version}\n");
-    let wheel =
-        "Wheel-Version: 1.0\nGenerator: clobber\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
-    let library = fs::read(tree.join(MODULE).join("libvictim.so"))?;
-    let files: [(String, &[u8]); 4] = [
-        (format!("{MODULE}/__init__.py"), MODULE_INIT.as_bytes()),
-        (format!("{MODULE}/libvictim.so"), &library),
-        (format!("{info}/METADATA"), metadata.as_bytes()),
-        (format!("{info}/WHEEL"), wheel.as_bytes()),
-    ];
-    let mut record = String::new();
-    for (path, bytes) in &files {
-        record += &record_line(path, bytes);
-    }
-    record += &format!("{info}/RECORD,,\n");
-    put(&tree.join(&files[0].0), files[0].1, 0o644)?;
-    for (path, bytes) in &files[2..] {
-        put(&tree.join(path), bytes, 0o644)?;
-    }
-    put(&tree.join(&info).join("RECORD"), record.as_bytes(), 0o644)?;
-    let whl = packages.join(format!("{MODULE}-{version}-py3-none-any.whl"));
-    if whl.exists() {
-        fs::remove_file(&whl).with_context(|| format!("removing {}", whl.display()))?;
-    }
-    apt::run(
-        Command::new("python3")
-            .args(["-m", "zipfile", "-c"])
-            .arg(&whl)
-            .args([MODULE, &info])
-            .current_dir(tree),
-    )?;
-    Ok(whl)
-}
-
-/// A `RECORD` line of a wheel: the path, `sha256=` and the digest in URL-safe base64 without
-/// padding, and the size.
-fn record_line(path: &str, bytes: &[u8]) -> String {
-    let digest = sha2::Sha256::digest(bytes);
-    format!("{path},sha256={},{}\n", base64_url(&digest), bytes.len())
-}
-
-/// URL-safe base64 without padding (RFC 4648 §5), as wheels' `RECORD` files write hashes.
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(word >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// The file name of the Node.js victim, beside the scenario's other support files.
-pub const NODE_VICTIM: &str = "victim.js";
-
-/// The Node.js victim program (`victims/node/victim.js`).
-pub fn node_victim() -> Vec<u8> {
-    include_bytes!("../../victims/node/victim.js").to_vec()
-}
-
-/// The installed npm package's directory, in the root of the scenario whose directory is `dir`.
-pub fn node_package(dir: &Path) -> PathBuf {
-    root(dir).join("node_modules").join(NAME)
-}
-
-/// An npm package tarball of version `version` from `tree/package`, which holds the addon
-/// `addon`: its `package.json` and an `index.js` that requires the addon are added, and `tar`
-/// packs the directory as `npm pack` does (one top directory, `package/`).
-fn build_npm(tree: &Path, packages: &Path, version: u32, addon: &str) -> Result<PathBuf> {
-    let manifest = format!(
-        "{{\"name\": \"{NAME}\", \"version\": \"{version}.0.0\", \"main\": \"index.js\"}}\n"
-    );
-    let index = format!("module.exports = require('./{addon}');\n");
-    put(
-        &tree.join("package/package.json"),
-        manifest.as_bytes(),
-        0o644,
-    )?;
-    put(&tree.join("package/index.js"), index.as_bytes(), 0o644)?;
-    let tarball = packages.join(format!("{NAME}-{version}.0.0.tgz"));
-    if tarball.exists() {
-        fs::remove_file(&tarball).with_context(|| format!("removing {}", tarball.display()))?;
-    }
-    apt::run(
-        Command::new("tar")
-            .arg("-C")
-            .arg(tree)
-            .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
-            .arg(&tarball)
-            .arg("package"),
-    )?;
-    Ok(tarball)
-}
-
-/// The victim executable's source and the files it includes, by their paths in the crate
-/// (`src/main.rs` includes `../common/*.rs`, as `victims/exe/victim_exe.rs` does).
-const CRATE_SOURCES: [(&str, &str); 4] = [
-    (
-        "src/main.rs",
-        include_str!("../../victims/exe/victim_exe.rs"),
-    ),
-    (
-        "common/report.rs",
-        include_str!("../../victims/common/report.rs"),
-    ),
-    (
-        "common/table.rs",
-        include_str!("../../victims/common/table.rs"),
-    ),
-    (
-        "common/layout.rs",
-        include_str!("../../victims/common/layout.rs"),
-    ),
-];
-
-/// Writes the source tree of the crate `clobber-victim` version `version` at `tree`: its binary
-/// `bin_name` is the victim executable, built with `--cfg victim_v<version>` by a build script.
-fn write_crate(tree: &Path, bin_name: &str, version: u32) -> Result<PathBuf> {
-    let manifest = format!(
-        "[package]\nname = \"{NAME}\"\nversion = \"{version}.0.0\"\nedition = \"2021\"\n\n\
-         [[bin]]\nname = \"{bin_name}\"\npath = \"src/main.rs\"\n\n\
-         [profile.release]\npanic = \"abort\"\n"
-    );
-    let build = format!(
-        "fn main() {{\n    println!(\"cargo::rustc-check-cfg=cfg(victim_v1, victim_v2)\");\n    \
-         println!(\"cargo::rustc-cfg=victim_v{version}\");\n}}\n"
-    );
-    put(&tree.join("Cargo.toml"), manifest.as_bytes(), 0o644)?;
-    put(&tree.join("build.rs"), build.as_bytes(), 0o644)?;
-    for (path, text) in CRATE_SOURCES {
-        put(&tree.join(path), text.as_bytes(), 0o644)?;
-    }
-    Ok(tree.to_path_buf())
-}
-
-/// Makes a fresh venv at `root` with `python3 -m venv` and returns its site-packages.
-fn venv(root: &Path) -> Result<PathBuf> {
-    if root.exists() {
-        fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    apt::run(Command::new("python3").args(["-m", "venv"]).arg(root))?;
-    let lib = root.join("lib");
-    let python = fs::read_dir(&lib)
-        .with_context(|| format!("reading {}", lib.display()))?
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("python"))
-        })
-        .with_context(|| format!("the venv has no {}/python*", lib.display()))?;
-    Ok(python.join("site-packages"))
-}
-
-/// `rpmbuild -bb` in `topdir` (which holds `SOURCES/<file_name>`) of version `version`, whose
-/// payload installs the source at `inside`; every directory rpmbuild writes is inside `topdir`.
-fn build_rpm(
-    topdir: &Path,
-    packages: &Path,
-    version: u32,
-    file_name: &str,
-    inside: &Path,
-) -> Result<PathBuf> {
-    let inside = inside.display();
-    let spec = format!(
-        "Name: {NAME}\nVersion: {version}\nRelease: 1\nSummary: clobber's victim\nLicense: MIT\n\
-         BuildArch: noarch\nAutoReqProv: no\n\
-         %define __os_install_post %{{nil}}\n%define debug_package %{{nil}}\n\
-         %define _build_id_links none\n%define _binaries_in_noarch_packages_terminate_build 0\n\
-         %description\nclobber's victim library and executable, version {version}.\n\
-         %install\nmkdir -p %{{buildroot}}/$(dirname {inside})\n\
-         install -m 0755 %{{_sourcedir}}/{file_name} %{{buildroot}}/{inside}\n\
-         %files\n/{inside}\n"
-    );
-    let spec_path = topdir.join("SPECS").join(format!("{NAME}.spec"));
-    put(&spec_path, spec.as_bytes(), 0o644)?;
-    let tmp = topdir.join("tmp");
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    apt::run(
-        Command::new("rpmbuild")
-            .arg("-bb")
-            .arg("--define")
-            .arg(format!("_topdir {}", topdir.display()))
-            .arg("--define")
-            .arg(format!("_tmppath {}", tmp.display()))
-            .arg(&spec_path)
-            .env("TMPDIR", &tmp),
-    )?;
-    let name = format!("{NAME}-{version}-1.noarch.rpm");
-    let rpm = packages.join(&name);
-    fs::rename(topdir.join("RPMS/noarch").join(&name), &rpm)
-        .with_context(|| format!("moving {name} into {}", packages.display()))?;
-    Ok(rpm)
 }
 
 impl Packages {
@@ -498,32 +270,6 @@ impl Packages {
 mod tests {
     use super::*;
     use crate::status;
-
-    #[test]
-    fn a_crate_tree_builds_its_version_of_the_victim_executable() {
-        let dir = tempfile::tempdir().unwrap();
-        let tree = write_crate(&dir.path().join("tree-2"), "victim", 2).unwrap();
-        let manifest = fs::read_to_string(tree.join("Cargo.toml")).unwrap();
-        assert!(manifest.contains("version = \"2.0.0\""), "{manifest}");
-        assert!(manifest.contains("name = \"victim\""), "{manifest}");
-        let build = fs::read_to_string(tree.join("build.rs")).unwrap();
-        assert!(build.contains("cargo::rustc-cfg=victim_v2"), "{build}");
-        let main = fs::read_to_string(tree.join("src/main.rs")).unwrap();
-        assert!(main.contains("\"../common/report.rs\""));
-        assert!(tree.join("common/layout.rs").is_file());
-    }
-
-    #[test]
-    fn record_lines_carry_url_safe_unpadded_sha256() {
-        // sha256 of nothing, as `python3 -c 'import base64, hashlib;
-        // print(base64.urlsafe_b64encode(hashlib.sha256(b"").digest()))'` writes it.
-        assert_eq!(
-            record_line("a/b", b""),
-            "a/b,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"
-        );
-        assert_eq!(base64_url(b"\xfb\xff"), "-_8");
-        assert_eq!(base64_url(b"Man"), "TWFu");
-    }
 
     #[test]
     fn the_script_victims_use_the_status_page_layout() {
