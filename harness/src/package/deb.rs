@@ -1,11 +1,10 @@
 //! Debian packages: `dpkg-deb --build` of a tree that holds the target, with a control file.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Result;
 
-use super::{put, NAME};
+use super::{builder, put, NAME};
 use crate::apt;
 
 /// `dpkg-deb --build` of `tree` with a control file for `version`; files owned by root in the
@@ -19,7 +18,7 @@ pub fn build(tree: &Path, packages: &Path, version: u32) -> Result<PathBuf> {
     put(&tree.join("DEBIAN/control"), control.as_bytes(), 0o644)?;
     let deb = packages.join(format!("{NAME}_{version}_all.deb"));
     apt::run(
-        Command::new("dpkg-deb")
+        builder("dpkg-deb", packages)
             .args(["--root-owner-group", "-Zgzip", "-z1", "--build"])
             .arg(tree)
             .arg(&deb),

@@ -39,6 +39,7 @@ mod wheel;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -151,7 +152,8 @@ pub struct Payload<'a> {
 /// `dir/root`.
 pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> {
     let packages = dir.join("packages");
-    fs::create_dir_all(&packages).with_context(|| format!("creating {}", packages.display()))?;
+    let tmp = packages.join("tmp");
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let inside = format.installed(payload.file_name, payload.executable);
     let mut built = Vec::new();
     for (version, bytes) in [(1, payload.old), (2, payload.new)] {
@@ -185,7 +187,7 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
     let root = root(dir);
     let installed_in = match format {
         Format::Deb | Format::Rpm => root.clone(),
-        Format::Wheel => wheel::venv(&root)?,
+        Format::Wheel => wheel::venv(&root, &packages)?,
         Format::Npm | Format::Crate => {
             if root.exists() {
                 fs::remove_dir_all(&root)
@@ -207,6 +209,14 @@ pub fn build(format: Format, dir: &Path, payload: &Payload) -> Result<Packages> 
 /// The private root of the scenario whose directory is `dir`.
 pub fn root(dir: &Path) -> PathBuf {
     dir.join("root")
+}
+
+/// `program`, run by the harness to build the packages in `packages`, with its temporary files
+/// in `packages/tmp`, inside the work dir.
+fn builder(program: &str, packages: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.env("TMPDIR", packages.join("tmp"));
+    command
 }
 
 /// Writes `bytes` at `path` (a new file), creating its parent directories.

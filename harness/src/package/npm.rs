@@ -3,11 +3,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::{put, root, NAME};
+use super::{builder, put, root, NAME};
 use crate::apt;
 
 /// The file name of the Node.js victim, beside the scenario's other support files.
@@ -42,7 +41,7 @@ pub fn build(tree: &Path, packages: &Path, version: u32, addon: &str) -> Result<
         fs::remove_file(&tarball).with_context(|| format!("removing {}", tarball.display()))?;
     }
     apt::run(
-        Command::new("tar")
+        builder("tar", packages)
             .arg("-C")
             .arg(tree)
             .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])

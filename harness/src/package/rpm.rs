@@ -4,11 +4,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::{put, NAME};
+use super::{builder, put, NAME};
 use crate::apt;
 
 /// `rpmbuild -bb` in `topdir` (which holds `SOURCES/<file_name>`) of version `version`, whose
@@ -33,17 +32,15 @@ pub fn build(
     );
     let spec_path = topdir.join("SPECS").join(format!("{NAME}.spec"));
     put(&spec_path, spec.as_bytes(), 0o644)?;
-    let tmp = topdir.join("tmp");
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let tmp = packages.join("tmp");
     apt::run(
-        Command::new("rpmbuild")
+        builder("rpmbuild", packages)
             .arg("-bb")
             .arg("--define")
             .arg(format!("_topdir {}", topdir.display()))
             .arg("--define")
             .arg(format!("_tmppath {}", tmp.display()))
-            .arg(&spec_path)
-            .env("TMPDIR", &tmp),
+            .arg(&spec_path),
     )?;
     let name = format!("{NAME}-{version}-1.noarch.rpm");
     let rpm = packages.join(&name);

@@ -5,12 +5,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 use sha2::Digest;
 
-use super::{put, NAME};
+use super::{builder, put, NAME};
 use crate::apt;
 
 /// The Python package's name (its directory in the wheel and in site-packages).
@@ -55,7 +54,7 @@ pub fn build(tree: &Path, packages: &Path, version: u32) -> Result<PathBuf> {
         fs::remove_file(&whl).with_context(|| format!("removing {}", whl.display()))?;
     }
     apt::run(
-        Command::new("python3")
+        builder("python3", packages)
             .args(["-m", "zipfile", "-c"])
             .arg(&whl)
             .args([MODULE, &info])
@@ -87,12 +86,13 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
-/// Makes a fresh venv at `root` with `python3 -m venv` and returns its site-packages.
-pub fn venv(root: &Path) -> Result<PathBuf> {
+/// Makes a fresh venv at `root` with `python3 -m venv` (its temporary files in `packages/tmp`)
+/// and returns its site-packages.
+pub fn venv(root: &Path, packages: &Path) -> Result<PathBuf> {
     if root.exists() {
         fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
     }
-    apt::run(Command::new("python3").args(["-m", "venv"]).arg(root))?;
+    apt::run(builder("python3", packages).args(["-m", "venv"]).arg(root))?;
     let lib = root.join("lib");
     let python = fs::read_dir(&lib)
         .with_context(|| format!("reading {}", lib.display()))?
