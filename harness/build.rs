@@ -1,7 +1,8 @@
 //! Compiles the victim library and the victim executable (victims/lib, victims/exe) in two
 //! versions each, and the dlopen, mmap, linked (eagerly and lazily bound) and interpreter victims
 //! (victims/dlopen, victims/mmap, victims/linked, victims/interp), the victims of real library
-//! releases (victims/release), with `$RUSTC`, and embeds them and the scenario catalogue
+//! releases (victims/release) and the Node.js victim addon (victims/node, two versions), with
+//! `$RUSTC`, and embeds them and the scenario catalogue
 //! (scenarios/*.toml) in the harness, so that one binary carries everything it needs, on the host
 //! and as PID 1 in a VM.
 
@@ -52,6 +53,7 @@ fn main() {
     let dlopen_src = root.join("victims/dlopen/victim_dlopen.rs");
     let mmap_src = root.join("victims/mmap/victim_mmap.rs");
     let release = root.join("victims/release");
+    let addon_src = root.join("victims/node/victim_addon.rs");
     let common = root.join("victims/common");
     let scenarios = root.join("scenarios");
     for path in [
@@ -63,6 +65,7 @@ fn main() {
         &dlopen_src,
         &mmap_src,
         &release,
+        &addon_src,
         &common,
         &scenarios,
     ] {
@@ -75,6 +78,13 @@ fn main() {
         rustc(&lib_src, "cdylib", version, &lib, &[]);
         let exe = out.join(format!("victim-exe-v{version}"));
         rustc(&exe_src, "bin", version, &exe, &[]);
+        let addon = out.join(format!("victim-addon-v{version}.node"));
+        rustc(&addon_src, "cdylib", version, &addon, &[]);
+        writeln!(
+            code,
+            "/// Version {version} of the Node.js victim addon.\npub const ADDON_V{version}: &[u8] = include_bytes!({addon:?});"
+        )
+        .unwrap();
         writeln!(
             code,
             "/// Version {version} of the victim library.\npub const LIB_V{version}: &[u8] = include_bytes!({lib:?});"

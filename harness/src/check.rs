@@ -45,6 +45,7 @@ pub fn scenario(target: Target, argv: Vec<String>) -> Scenario {
             method: None,
             command: Some(argv),
             requires: Vec::new(),
+            package: None,
             target,
             mapping: None,
             binding: None,

@@ -26,7 +26,10 @@ pub fn restart_visible(pid: u32, target: &Path, old_inode: u64) -> Option<bool> 
     let now = current_inode(target).ok()?;
     let target = target.to_string_lossy();
     let visible = evidence::parse_maps(&maps).iter().any(|mapping| {
-        let ours = mapping.inode == old_inode && mapping.path.starts_with(&*target);
+        // The old inode under the target's path, or deleted under another name (pip moves a
+        // package's directory aside before deleting it), as needrestart sees any deleted mapping.
+        let ours = mapping.inode == old_inode
+            && (mapping.path.starts_with(&*target) || mapping.path.ends_with("(deleted)"));
         ours && (mapping.path.ends_with("(deleted)") || now != Some(old_inode))
     });
     Some(visible)

@@ -22,6 +22,7 @@ pub mod input;
 pub mod interrupt;
 pub mod method;
 pub mod outcome;
+pub mod package;
 pub mod placement;
 pub mod release;
 pub mod report;

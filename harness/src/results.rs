@@ -314,6 +314,8 @@ fn victim_description(scenario: &Scenario) -> String {
         }
         Target::Zlib => "linked (DT_NEEDED), rpath $ORIGIN".into(),
         Target::Sqlite => "linked (DT_NEEDED), rpath $ORIGIN, on trixie's glibc 2.41".into(),
+        Target::PythonLib => "python3 imports the package, ctypes dlopen()s it".into(),
+        Target::NodeAddon => "node require()s the package, which dlopen()s the addon".into(),
     }
 }
 

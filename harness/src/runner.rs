@@ -23,6 +23,7 @@ use crate::filesystem::Overlay;
 use crate::interrupt;
 use crate::method;
 use crate::outcome::Outcome;
+use crate::package::{self, Packages, Payload};
 use crate::release::{self, Library};
 use crate::scenario::{Binding, Layer, Scenario, Target, Update, VictimKind};
 use crate::tool;
@@ -153,6 +154,14 @@ impl Materials {
             Target::Libc => Materials::of_release(Library::Libc)?,
             Target::Zlib => Materials::of_release(Library::Zlib)?,
             Target::Sqlite => Materials::of_release(Library::Sqlite)?,
+            Target::PythonLib => Materials {
+                support: vec![(package::PYTHON_VICTIM, package::python_victim())],
+                ..plain("libvictim.so", embedded::LIB_V1, embedded::LIB_V2, 0o755)
+            },
+            Target::NodeAddon => Materials {
+                support: vec![(package::NODE_VICTIM, package::node_victim())],
+                ..plain("victim.node", embedded::ADDON_V1, embedded::ADDON_V2, 0o755)
+            },
         })
     }
     /// The files of a real library's releases, from the cache.
@@ -228,6 +237,8 @@ struct Setup {
     update: Update,
     /// Release targets: the update replaces the companions (the loader) first.
     with_loader: bool,
+    /// Package scenarios: the packages of both versions and the private root they go into.
+    packages: Option<Packages>,
     new_process: bool,
 }
 
@@ -267,6 +278,21 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
             new_build_id: String::new(),
         },
         Target::Zlib => Program::Linked(dir.join(release_victim(Library::Zlib).0)),
+        Target::PythonLib => Program::Script {
+            interpreter: package::root(dir).join("bin/python"),
+            args: vec![
+                "-I".into(),
+                "-B".into(),
+                dir.join(package::PYTHON_VICTIM).into(),
+            ],
+        },
+        Target::NodeAddon => Program::Script {
+            interpreter: tool::find("node").context("node not found on PATH")?,
+            args: vec![
+                dir.join(package::NODE_VICTIM).into(),
+                package::node_package(dir).into(),
+            ],
+        },
         // On trixie's C library, run by its loader (see [`Library::runs_on`]).
         Target::Sqlite => Program::UnderLoader {
             loader: dir.join(release::LOADER),
@@ -515,12 +541,34 @@ impl Runner {
         if let Some(overlay) = &self.overlay {
             overlay.remount()?;
         }
-        let target = dir.join(materials.file_name);
-        let update_target = match scenario.layer() {
-            Layer::Lower => base.join(materials.file_name),
-            Layer::Merged => target.clone(),
+        let packages = match scenario.file.package {
+            Some(format) => Some(package::build(
+                format,
+                &dir,
+                &Payload {
+                    file_name: materials.file_name,
+                    old: &materials.old,
+                    new: &materials.new,
+                    executable: scenario.file.target == Target::Exe,
+                },
+            )?),
+            None => None,
         };
-        let new_path = base.join("new").join(materials.file_name);
+        let (target, update_target, new_path) = match &packages {
+            Some(packages) => (
+                packages.target.clone(),
+                packages.target.clone(),
+                packages.new.clone(),
+            ),
+            None => (
+                dir.join(materials.file_name),
+                match scenario.layer() {
+                    Layer::Lower => base.join(materials.file_name),
+                    Layer::Merged => dir.join(materials.file_name),
+                },
+                base.join("new").join(materials.file_name),
+            ),
+        };
         let mut kinds: Vec<VictimKind> = scenario
             .programs()
             .into_iter()
@@ -543,6 +591,7 @@ impl Runner {
             update: scenario.update(),
             new_process: scenario.file.new_process,
             with_loader: scenario.file.with_loader,
+            packages,
             versions: (OLD_VERSION, NEW_VERSION),
             dir,
             base,
@@ -607,15 +656,19 @@ impl Runner {
         for (name, old, _) in &setup.materials.companions {
             write_file(&setup.base.join(name), old, 0o755)?;
         }
-        match &self.overlay {
-            Some(overlay) => {
+        match (&setup.packages, &setup.update, &self.overlay) {
+            (Some(packages), Update::Command(argv), _) => {
+                let install = packages.command(argv, &packages.old);
+                packages.install_old(&install, &setup.dir, self.confine.as_deref())?;
+            }
+            (_, _, Some(overlay)) => {
                 let lower = setup.base.join(setup.materials.file_name);
                 write_file(&lower, &setup.materials.old, setup.materials.mode)?;
                 overlay.remount()?;
             }
-            None => write_file(target, &setup.materials.old, setup.materials.mode)?,
+            _ => write_file(target, &setup.materials.old, setup.materials.mode)?,
         }
-        if matches!(setup.update, Update::Command(_)) {
+        if matches!(setup.update, Update::Command(_)) && setup.packages.is_none() {
             // A command may move or consume the new version (mv): give each trial a fresh one.
             write_file(&setup.new_path, &setup.materials.new, setup.materials.mode)?;
         }
@@ -678,7 +731,10 @@ impl Runner {
                 result
             }
             Update::Command(argv) => {
-                let argv = tool::substitute(argv, &setup.new_path, &setup.update_target);
+                let argv = match &setup.packages {
+                    Some(packages) => packages.command(argv, &packages.new),
+                    None => tool::substitute(argv, &setup.new_path, &setup.update_target),
+                };
                 tool::run(&argv, &setup.dir, self.confine.as_deref())?
             }
         };

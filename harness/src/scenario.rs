@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::embedded;
 use crate::error::BadInput;
 use crate::method::Method;
+use crate::package::Format;
 use crate::release::Library;
 
 /// The most trials one scenario may ask for (a million trials take hours even at the floor).
@@ -37,6 +38,12 @@ pub enum Target {
     Zlib,
     /// A private copy of a real SQLite release (`libsqlite3.so.0`), linked by a running program.
     Sqlite,
+    /// The victim library in a Python package (`package = "wheel"`), loaded with ctypes by a
+    /// running `python3` that imported the package and calls into it.
+    PythonLib,
+    /// A native Node.js addon (`victim.node`, the victim library's code behind Node-API) in an
+    /// npm package (`package = "npm"`), loaded by a running `node` that calls into it.
+    NodeAddon,
 }
 
 impl Target {
@@ -91,6 +98,8 @@ impl fmt::Display for Target {
             Target::Libc => "libc",
             Target::Zlib => "zlib",
             Target::Sqlite => "sqlite",
+            Target::PythonLib => "python-lib",
+            Target::NodeAddon => "node-addon",
         })
     }
 }
@@ -177,6 +186,12 @@ pub struct ScenarioFile {
     /// Further programs the command needs on PATH (its first word is always needed).
     #[serde(default)]
     pub requires: Vec<String>,
+    /// A package manager is the updater: both versions of the target are built as packages of
+    /// this format, version 1 is installed into a private root before every trial with
+    /// `command` (its `{new}` naming version 1's package), and `command` then upgrades it to
+    /// version 2; `{root}` names the private root. Needs `command`. Default: none.
+    #[serde(default)]
+    pub package: Option<Format>,
     /// What the victim maps.
     pub target: Target,
     /// Data targets only: how the victim maps the file. Default `shared`.
@@ -271,22 +286,28 @@ impl Scenario {
     /// Processes a trial starts: its victims, a new process after the update where the scenario
     /// has one, and the guard and the command of a command update.
     pub fn spawns_per_trial(&self) -> u32 {
-        let command = match self.update() {
-            Update::Command(_) => 2,
-            Update::Syscalls(_) => 0,
+        let command = match (self.update(), self.file.package) {
+            // The install of version 1 before the upgrade, each a guard and its command.
+            (Update::Command(_), Some(_)) => 4,
+            (Update::Command(_), None) => 2,
+            (Update::Syscalls(_), _) => 0,
         };
         self.victims() + u32::from(self.file.new_process) + command
     }
 
     /// Programs that must be on PATH for this scenario to run.
     pub fn required_tools(&self) -> Vec<String> {
+        // A command run from the private root (a venv's pip) is not looked up on PATH.
         let mut tools: Vec<String> = self
             .file
             .command
             .iter()
             .filter_map(|argv| argv.first().cloned())
+            .filter(|first| !first.starts_with('{'))
             .collect();
         tools.extend(self.file.requires.iter().cloned());
+        let needs = self.file.package.map(Format::needs).unwrap_or_default();
+        tools.extend(needs.iter().map(|b| b.to_string()));
         tools
     }
 
@@ -394,10 +415,17 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             if argv.is_empty() || argv[0].trim().is_empty() {
                 return Err(bad(source, text, "command", "is empty".into()));
             }
+            // `{root}` stands for a directory, below which paths go on; /dev/null is a sink.
             let outside = argv.iter().skip(1).find(|arg| {
-                let rest = arg.replace("{new}", "").replace("{target}", "");
+                let rest = arg
+                    .replace("{new}", "")
+                    .replace("{target}", "")
+                    .replace("{root}", "root");
                 rest.split(|c: char| c.is_whitespace() || c == '=' || c == '"' || c == '\'')
-                    .any(|word| word.starts_with('/') || word.split('/').any(|part| part == ".."))
+                    .any(|word| {
+                        (word.starts_with('/') && word != "/dev/null")
+                            || word.split('/').any(|part| part == "..")
+                    })
             });
             if let Some(arg) = outside {
                 return Err(bad(
@@ -407,7 +435,16 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
                     format!("`{arg}` names a path outside the work dir; a scenario may only write {{new}} and {{target}}"),
                 ));
             }
-            if !argv.iter().any(|arg| arg.contains("{target}")) {
+            if file.package.is_some() {
+                if !argv.iter().any(|arg| arg.contains("{root}")) {
+                    return Err(bad(
+                        source,
+                        text,
+                        "command",
+                        "never names `{root}`, so it cannot install into the private root".into(),
+                    ));
+                }
+            } else if !argv.iter().any(|arg| arg.contains("{target}")) {
                 return Err(bad(
                     source,
                     text,
@@ -417,6 +454,43 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Scenario, BadInput>
             }
         }
         (Some(_), None) => {}
+    }
+    if let Some(format) = file.package {
+        if file.command.is_none() {
+            return Err(bad(
+                source,
+                text,
+                "package",
+                "needs a `command`, the package manager that upgrades it".into(),
+            ));
+        }
+        if !format.targets().contains(&file.target) {
+            return Err(bad(
+                source,
+                text,
+                "package",
+                format!(
+                    "a {format} package does not carry a `{}` target",
+                    file.target
+                ),
+            ));
+        }
+    }
+    let installed_by = match file.target {
+        Target::PythonLib => Some(Format::Wheel),
+        Target::NodeAddon => Some(Format::Npm),
+        _ => None,
+    };
+    if let Some(format) = installed_by.filter(|f| file.package != Some(*f)) {
+        return Err(bad(
+            source,
+            text,
+            "target",
+            format!(
+                "a `{}` target lives in a package: it needs `package = \"{format}\"`",
+                file.target
+            ),
+        ));
     }
     if let Some(victims) = file.victims {
         if !(1..=256).contains(&victims) {
@@ -691,6 +765,54 @@ share = "most"
             "command = [\"/bin/dd\", \"if={new}\", \"of={target}\"]",
         );
         assert!(parse("a", "a.toml", &text).is_ok());
+    }
+
+    #[test]
+    fn a_package_needs_a_command_naming_the_root_and_a_target_it_carries() {
+        let dpkg = "command = [\"dpkg\", \"--root={root}\", \"--admindir={root}/var/lib/dpkg\", \"--log=/dev/null\", \"-i\", \"{new}\"]\npackage = \"deb\"";
+        let text = GOOD.replace("method = \"truncate-write\"", dpkg);
+        let s = parse("a", "a.toml", &text).unwrap();
+        assert_eq!(s.file.package, Some(Format::Deb));
+        assert_eq!(s.required_tools(), ["dpkg", "dpkg-deb"]);
+        let err = parse(
+            "a",
+            "a.toml",
+            &GOOD.replace("[expect]", "package = \"deb\"\n[expect]"),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("field `package`") && err.contains("needs a `command`"),
+            "{err}"
+        );
+        let text = GOOD.replace(
+            "method = \"truncate-write\"",
+            "command = [\"dpkg\", \"-i\", \"{new}\", \"{target}\"]\npackage = \"deb\"",
+        );
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("never names `{root}`"), "{err}");
+        let text = GOOD
+            .replace("method = \"truncate-write\"", dpkg)
+            .replace("target = \"lib\"", "target = \"data\"");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("does not carry a `data` target"), "{err}");
+        let text = GOOD.replace(
+            "method = \"truncate-write\"",
+            &dpkg.replace("--log=/dev/null", "--log=/var/log/dpkg.log"),
+        );
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("outside the work dir"), "{err}");
+        let text = GOOD.replace("target = \"lib\"", "target = \"python-lib\"");
+        let err = parse("a", "a.toml", &text).unwrap_err().0;
+        assert!(err.contains("needs `package = \"wheel\"`"), "{err}");
+        let err = parse("a", "a.toml", &GOOD.replace("\"lib\"", "\"node-addon\""))
+            .unwrap_err()
+            .0;
+        assert!(err.contains("needs `package = \"npm\"`"), "{err}");
+        let pip = "command = [\"{root}/bin/pip\", \"install\", \"{new}\"]\npackage = \"wheel\"";
+        let text = text.replace("method = \"truncate-write\"", pip);
+        let s = parse("a", "a.toml", &text).unwrap();
+        assert_eq!(s.required_tools(), ["python3"]);
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn find(name: &str) -> Option<PathBuf> {
 
 /// The tools of the catalogue, whose `--version` clobber asks for. Any other command (a user's
 /// deploy script given to `check`) is never run with arguments it was not given.
-const KNOWN: [&str; 8] = ["cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep"];
+const KNOWN: [&str; 18] = [
+    "cp", "install", "mv", "rsync", "dd", "sh", "cat", "sleep", "dpkg", "dpkg-deb", "python3",
+    "cargo", "env", "rpm", "rpmbuild", "npm", "node", "tar",
+];
 
 /// The version of the tool `name` found at `path`: the first line `TOOL --version` prints for a
 /// known tool, otherwise (or when it has no such flag) the path it resolves to.

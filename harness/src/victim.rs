@@ -53,6 +53,14 @@ pub enum Program {
         /// How long a sleeper sleeps: it must still be asleep when the update is over.
         sleep: Duration,
     },
+    /// A victim script run by its interpreter, `interpreter ARGS... STATUS_FILE`: the Python
+    /// victim (`victims/python/victim.py`, run by a venv's python) or the Node.js victim
+    /// (`victims/node/victim.js`), which load the package that ships the target. Their core
+    /// size is limited by the harness once they run.
+    Script {
+        interpreter: PathBuf,
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 impl Program {
@@ -187,6 +195,11 @@ impl Victim {
                 };
                 command
             }
+            Program::Script { interpreter, args } => {
+                let mut command = Command::new(interpreter);
+                command.args(args).arg(status_path);
+                command
+            }
             Program::Mmap { exe, mapping } => {
                 let mut command = Command::new(exe);
                 command.arg(match *mapping {
@@ -234,6 +247,22 @@ impl Victim {
         // The write end went to the child with `command`, dropped here: once the victim is gone the
         // pipe reads end-of-file.
         drop(command);
+        if let Program::Script { .. } = program {
+            // An interpreter cannot give up core dumps itself (Node.js has no setrlimit).
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: prlimit on our own child with a valid limit and no old-limit pointer.
+            unsafe {
+                libc::prlimit(
+                    child.id() as libc::pid_t,
+                    libc::RLIMIT_CORE,
+                    &none,
+                    std::ptr::null_mut(),
+                )
+            };
+        }
         if let Some(set) = placement::victim_cpus() {
             // SAFETY: a valid cpu_set_t of the size passed, for our own child.
             unsafe {

@@ -6,6 +6,7 @@ mod faults;
 mod filesystems;
 mod matrix;
 mod methods;
+mod packages;
 mod releases;
 mod reliability;
 mod report;

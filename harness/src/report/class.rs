@@ -246,7 +246,9 @@ pub fn headline(result: &ScenarioResult) -> String {
             | Target::Exe
             | Target::Libc
             | Target::Zlib
-            | Target::Sqlite => "silently mixed",
+            | Target::Sqlite
+            | Target::PythonLib
+            | Target::NodeAddon => "silently mixed",
         };
         parts.push(part(word, count(Class::SawNew)));
     }

@@ -188,6 +188,8 @@ fn target_rank(target: Target) -> u8 {
         Target::Libc => 5,
         Target::Zlib => 6,
         Target::Sqlite => 7,
+        Target::PythonLib => 8,
+        Target::NodeAddon => 9,
     }
 }
 
@@ -202,6 +204,8 @@ pub fn target_noun(target: Target) -> &'static str {
         Target::Libc => "the C library (glibc 2.36 → 2.41) under running programs",
         Target::Zlib => "zlib (1.2.13 → 1.3.1) under a running program",
         Target::Sqlite => "SQLite (3.40 → 3.46) under a running program",
+        Target::PythonLib => "a library a running Python program loaded with ctypes",
+        Target::NodeAddon => "a native addon a running Node.js program loaded",
     }
 }
 
