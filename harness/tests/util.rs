@@ -197,7 +197,9 @@ pub fn unprivileged(dir: &Dir, args: &[&str]) -> Command {
     command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&binary)
-        .args(args);
+        .args(args)
+        // An ordinary user's PATH on Debian (login.defs), without root's sbin directories.
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin");
     command
 }
 
