@@ -231,6 +231,23 @@ impl Victim {
         command
             .process_group(0)
             .env(HARNESS_PID, std::process::id().to_string());
+        if !matches!(program.kind(), VictimKind::Clobber) {
+            // A real program (dash, sleep, cat) does none of that itself, and a sleeper that
+            // woke into a rewritten C library spins forever: it gets its parent-death signal
+            // between fork and exec (kept across exec), and checks its parent there.
+            let harness = std::process::id() as libc::pid_t;
+            // SAFETY: prctl, getppid and _exit are async-signal-safe and touch nothing of the
+            // parent's memory.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                    if libc::getppid() != harness {
+                        libc::_exit(1);
+                    }
+                    Ok(())
+                });
+            }
+        }
         let started = Instant::now();
         let child = command
             .spawn()

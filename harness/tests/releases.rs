@@ -5,10 +5,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{assert_ok, count, count_prefix, Dir};
+use crate::util::{assert_none_left, assert_ok, count, died, processes_with, Dir};
 
 /// Victims of `kind` that ended in outcomes starting with `prefix`.
 fn of_kind(entry: &Value, kind: &str, prefix: &str) -> u64 {
@@ -110,8 +111,8 @@ fn cp_of_zlib_and_sqlite_kills_and_install_gives_new_programs_the_new_release() 
         ("sqlite", "sqlite 3.40.1", "sqlite 3.46.1"),
     ] {
         let cp = dir.entry(&format!("cp-over-{library}"));
-        let died = count_prefix(&cp, "killed:") + count_prefix(&cp, "exited:");
-        assert!(died * 2 > 5, "{library}: only {died}/5 died: {cp}");
+        let dead = died(&cp);
+        assert!(dead * 2 > 5, "{library}: only {dead}/5 died: {cp}");
         assert_eq!(reported(&cp), (old.into(), new.into()), "{cp}");
         let install = dir.entry(&format!("install-over-{library}"));
         assert_eq!(count(&install, "unchanged"), 5, "{install}");
@@ -144,4 +145,34 @@ fn without_cache_or_archive_release_scenarios_are_not_run_and_others_are() {
     assert!(!Path::new(&cache)
         .join("clobber/releases/zlib1g/bookworm")
         .exists());
+}
+
+#[test]
+fn sigkill_of_the_harness_leaves_no_real_program_running_not_even_a_hung_sleeper() {
+    let dir = Dir::new();
+    let mut child = dir
+        .in_dirs(&["scenario", "cp-over-libc", "--trials", "20"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a sleeper, then past its wake: after cp it spins in the rewritten C library.
+    let work = dir.work();
+    let sleeper = format!("{} 1", Path::new("/usr/bin/sleep").display());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !processes_with(work.to_str().unwrap())
+        .iter()
+        .any(|p| p.contains(&sleeper))
+    {
+        assert!(Instant::now() < deadline, "no sleeper started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !processes_with(work.to_str().unwrap()).is_empty(),
+        "the real programs were gone before the harness was killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_none_left(work.to_str().unwrap());
 }
