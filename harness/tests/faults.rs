@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::util::{assert_no_victims, assert_ok, scenario_file, scenario_names, unprivileged, Dir};
+use crate::util::{
+    assert_no_victims, assert_none_left, assert_ok, processes_with, scenario_file, scenario_names,
+    unprivileged, Dir,
+};
 
 /// Fast scenarios, two disjoint sets of eight.
 const FIRST: [&str; 8] = [
@@ -113,39 +116,6 @@ fn a_temporary_file_left_by_a_killed_merge_is_removed_by_the_next_run() {
     std::fs::write(&stale, "{\"half\": ").unwrap();
     assert_ok(&dir.scenario(&["cp-over-exe"], 1));
     assert!(!stale.exists(), "the stale temporary file is still there");
-}
-
-/// Processes whose command line contains `needle`, or starts with the part after a leading `^`
-/// (to tell a command from the commands that name it in their arguments).
-fn processes_with(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let hit = match needle.strip_prefix('^') {
-            Some(start) => cmdline.starts_with(start),
-            None => cmdline.contains(needle),
-        };
-        if hit {
-            found.push(format!(
-                "{}: {cmdline}",
-                entry.file_name().to_string_lossy()
-            ));
-        }
-    }
-    found
-}
-
-/// Waits up to 2 s for no process to name `needle`, then asserts it.
-fn assert_none_left(needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !processes_with(needle).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let left = processes_with(needle);
-    assert!(left.is_empty(), "left running: {left:?}");
 }
 
 /// `clobber check` of a command that hangs in a child process (`sleep`), started and waited

@@ -102,14 +102,7 @@ fn overlay_protects_running_files_from_writes_through_the_merged_directory_only(
     // file. Into the lower layer, cp truncates the very file the process maps.
     assert_eq!(count(entry(&file, "cp-over-lib"), "unchanged"), 5, "{file}");
     let lower = entry(&file, "cp-over-lib-lower-layer");
-    let died: u64 = lower["counts"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(label, _)| label.starts_with("killed:") || label.starts_with("exited:"))
-        .map(|(_, n)| n.as_u64().unwrap())
-        .sum();
-    assert!(died >= 3, "{lower}");
+    assert!(crate::util::died(lower) >= 3, "{lower}");
     assert_nothing_mounted(&dir);
 }
 

@@ -2,7 +2,7 @@
 //! detection: every scenario runs for real and the assertions are the outcome classes that hold on
 //! every current kernel.
 
-use crate::util::{assert_no_victims, assert_ok, count, count_prefix, Dir};
+use crate::util::{assert_no_victims, assert_ok, count, count_prefix, died, Dir};
 use clobber::{elf, embedded, victim};
 use serde_json::Value;
 
@@ -18,10 +18,6 @@ fn assert_safe(entry: &Value, trials: u64) {
 }
 
 /// Victims that died, by a signal or by exiting (e.g. a loader assertion).
-fn died(entry: &Value) -> u64 {
-    count_prefix(entry, "killed:") + count_prefix(entry, "exited:")
-}
-
 /// Asserts that no victim kept running the old version.
 fn assert_never_unchanged(entry: &Value, trials: u64) {
     let name = &entry["name"];

@@ -13,7 +13,7 @@ mod report;
 mod util;
 mod verdicts;
 
-use util::{assert_ok, count, count_prefix, scenario_names, Dir};
+use util::{assert_ok, count, scenario_names, Dir};
 
 #[test]
 fn cp_over_exe_is_refused_with_etxtbsy_every_time() {
@@ -31,7 +31,7 @@ fn cp_over_lib_kills_the_victim_in_most_trials() {
     let output = dir.scenario(&["cp-over-lib"], 40);
     assert_ok(&output);
     let entry = dir.entry("cp-over-lib");
-    let killed = count_prefix(&entry, "killed:") + count_prefix(&entry, "exited:");
+    let killed = util::died(&entry);
     assert!(killed * 2 > 40, "only {killed}/40 died: {entry}");
     assert!(entry["time_to_death_us"]["p50"].as_u64().unwrap() > 0);
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -132,16 +133,20 @@ pub fn assert_ok(output: &Output) {
     );
 }
 
-/// Processes whose command line names `dir`: the victims of a run in that work dir.
-pub fn processes_naming(dir: &Path) -> Vec<String> {
-    let needle = dir.to_str().unwrap();
+/// Processes whose command line contains `needle`, or starts with the part after a leading `^`
+/// (to tell a command from the commands that name it in their arguments).
+pub fn processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(needle) {
+        let hit = match needle.strip_prefix('^') {
+            Some(start) => cmdline.starts_with(start),
+            None => cmdline.contains(needle),
+        };
+        if hit {
             found.push(format!(
                 "{}: {cmdline}",
                 entry.file_name().to_string_lossy()
@@ -149,6 +154,11 @@ pub fn processes_naming(dir: &Path) -> Vec<String> {
         }
     }
     found
+}
+
+/// Processes whose command line names `dir`, as `pid: cmdline`.
+pub fn processes_naming(dir: &Path) -> Vec<String> {
+    processes_with(dir.to_str().unwrap())
 }
 
 /// Asserts that no process is left running in work dir `dir`.
@@ -160,6 +170,11 @@ pub fn assert_no_victims(dir: &Path) {
 /// The count of `label` in a scenario entry (0 when absent).
 pub fn count(entry: &Value, label: &str) -> u64 {
     entry["counts"][label].as_u64().unwrap_or(0)
+}
+
+/// Trials of `entry` in which the victim died: killed by a signal or exited.
+pub fn died(entry: &Value) -> u64 {
+    count_prefix(entry, "killed:") + count_prefix(entry, "exited:")
 }
 
 /// The sum of counts whose label starts with `prefix`.
@@ -226,4 +241,14 @@ pub fn check(dir: &Dir, target: &str, extra: &[&str], command: &[&str]) -> (i32,
 pub fn scenario_file(dir: &Path, name: &str, body: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(format!("{name}.toml")), body).unwrap();
+}
+
+/// Waits up to 2 s for no process to name `needle`, then asserts it.
+pub fn assert_none_left(needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !processes_with(needle).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = processes_with(needle);
+    assert!(left.is_empty(), "left running: {left:?}");
 }

@@ -4,13 +4,9 @@
 
 use std::process::Output;
 
-use serde_json::Value;
-
-use crate::util::{assert_no_victims, assert_ok, check, count, count_prefix, unprivileged, Dir};
-
-fn died(entry: &Value) -> u64 {
-    count_prefix(entry, "killed:") + count_prefix(entry, "exited:")
-}
+use crate::util::{
+    assert_no_victims, assert_ok, check, count, count_prefix, died, unprivileged, Dir,
+};
 
 #[test]
 fn a_command_that_clobbers_then_fails_is_a_crash_not_a_refusal() {
