@@ -55,8 +55,8 @@ pub enum Program {
     },
     /// A victim script run by its interpreter, `interpreter ARGS... STATUS_FILE`: the Python
     /// victim (`victims/python/victim.py`, run by a venv's python) or the Node.js victim
-    /// (`victims/node/victim.js`), which load the package that ships the target. Their core
-    /// size is limited by the harness once they run.
+    /// (`victims/node/victim.js`), which load the package that ships the target. The harness
+    /// gives them their parent-death signal and no core dumps (see [`Program::hardens_itself`]).
     Script {
         interpreter: PathBuf,
         args: Vec<std::ffi::OsString>,
@@ -70,6 +70,13 @@ impl Program {
             Program::UnderLoader { kind, .. } => *kind,
             _ => VictimKind::Clobber,
         }
+    }
+
+    /// Whether the program sets its own parent-death signal, checks its parent and gives up core
+    /// dumps (clobber's compiled victims, `victims/common/report.rs`), so that it can be spawned
+    /// without running code between fork and exec.
+    fn hardens_itself(&self) -> bool {
+        !matches!(self, Program::Script { .. }) && self.kind() == VictimKind::Clobber
     }
 }
 
@@ -231,19 +238,24 @@ impl Victim {
         command
             .process_group(0)
             .env(HARNESS_PID, std::process::id().to_string());
-        if !matches!(program.kind(), VictimKind::Clobber) {
-            // A real program (dash, sleep, cat) does none of that itself, and a sleeper that
-            // woke into a rewritten C library spins forever: it gets its parent-death signal
-            // between fork and exec (kept across exec), and checks its parent there.
+        if !program.hardens_itself() {
+            // Real programs (dash, sleep, cat) and interpreters (Node.js has neither prctl nor
+            // setrlimit) do none of that, and a sleeper that woke into a rewritten C library
+            // spins forever: the child does it between fork and exec (both survive exec).
             let harness = std::process::id() as libc::pid_t;
-            // SAFETY: prctl, getppid and _exit are async-signal-safe and touch nothing of the
-            // parent's memory.
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: prctl, getppid, setrlimit and _exit are async-signal-safe and touch nothing
+            // of the parent's memory.
             unsafe {
                 command.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
                     if libc::getppid() != harness {
                         libc::_exit(1);
                     }
+                    libc::setrlimit(libc::RLIMIT_CORE, &no_core);
                     Ok(())
                 });
             }
@@ -264,22 +276,6 @@ impl Victim {
         // The write end went to the child with `command`, dropped here: once the victim is gone the
         // pipe reads end-of-file.
         drop(command);
-        if let Program::Script { .. } = program {
-            // An interpreter cannot give up core dumps itself (Node.js has no setrlimit).
-            let none = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: prlimit on our own child with a valid limit and no old-limit pointer.
-            unsafe {
-                libc::prlimit(
-                    child.id() as libc::pid_t,
-                    libc::RLIMIT_CORE,
-                    &none,
-                    std::ptr::null_mut(),
-                )
-            };
-        }
         if let Some(set) = placement::victim_cpus() {
             // SAFETY: a valid cpu_set_t of the size passed, for our own child.
             unsafe {

@@ -4,8 +4,8 @@
 // victims/common/layout.rs) written and read with pwrite/pread, which the harness sees through its
 // MAP_SHARED mapping of the same file, and one byte on stdout, the harness's notification pipe,
 // when ready, on the first iteration after the harness closes stdin, and on the next iterations
-// after each new value of UPDATED. Node cannot set a parent-death signal: the victim exits at its
-// next iteration once its parent is no longer the harness (the harness limits its core size).
+// after each new value of UPDATED. Node cannot set a parent-death signal or its core size: the
+// harness does both for it between fork and exec (harness/src/victim.rs).
 //
 // Usage: node victim.js PACKAGE_DIR STATUS_FILE
 'use strict';
@@ -23,11 +23,6 @@ const MIXED = 99;
 
 const NOTIFY = 4;
 
-const harness = process.env.CLOBBER_HARNESS_PID;
-const orphaned = () => harness !== undefined && String(process.ppid) !== harness;
-if (orphaned()) {
-    process.exit(137);
-}
 const status = fs.openSync(process.argv[3], 'r+');
 const word = Buffer.alloc(8);
 const put = (index, value) => {
@@ -73,8 +68,5 @@ for (;;) {
     if (owed > 0) {
         owed -= 1;
         notify();
-    }
-    if (orphaned()) {
-        process.exit(137);
     }
 }

@@ -3,15 +3,14 @@ libvictim.so with ctypes) and calls into it in a loop, reporting like clobber's 
 (victims/common/report.rs): the status page (layout in victims/common/layout.rs) mapped
 MAP_SHARED, and one byte on stdout, the harness's notification pipe, when ready, on the first
 iteration after the harness closes stdin, and on the next iterations after each new value of
-UPDATED.
+UPDATED. The harness gives it its parent-death signal and no core dumps between fork and exec
+(harness/src/victim.rs).
 
 Usage: python3 victim.py STATUS_FILE
 """
 
-import ctypes
 import mmap
 import os
-import resource
 import sys
 
 # The status page's layout (victims/common/layout.rs).
@@ -28,18 +27,7 @@ NOTIFY = 4
 SEED = 0x5EED
 
 
-def harden():
-    """Dies with the harness (and at once if it is already gone) and never dumps core."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
-    harness = os.environ.get("CLOBBER_HARNESS_PID")
-    if harness is not None and os.getppid() != int(harness):
-        os._exit(137)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def main():
-    harden()
     with open(sys.argv[1], "r+b") as file:
         page = mmap.mmap(file.fileno(), SIZE, mmap.MAP_SHARED)
     words = memoryview(page).cast("Q")
