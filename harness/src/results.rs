@@ -424,6 +424,18 @@ fn death_causes(trials: &[Trial]) -> Vec<DeathCause> {
 }
 
 impl ScenarioResult {
+    /// Per program kind, its victims' outcomes as `label k/n` (e.g. `killed:SIGBUS 88/100`).
+    pub fn by_program(&self) -> impl Iterator<Item = (VictimKind, String)> + '_ {
+        self.kind_counts.iter().map(|(kind, counts)| {
+            let of: u64 = counts.values().sum();
+            let outcomes: Vec<String> = counts
+                .iter()
+                .map(|(outcome, k)| format!("{outcome} {k}/{of}"))
+                .collect();
+            (*kind, outcomes.join(", "))
+        })
+    }
+
     /// The entry of a scenario that could not run here, saying why.
     pub fn not_run(
         scenario: &Scenario,

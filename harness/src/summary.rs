@@ -73,19 +73,14 @@ pub fn render(result: &ScenarioResult) -> String {
             result.trials * result.victims_per_trial
         );
     }
-    for (kind, counts) in &result.kind_counts {
-        let of: u64 = counts.values().sum();
-        let parts: Vec<String> = counts
-            .iter()
-            .map(|(outcome, k)| format!("{outcome} {k}/{of}"))
-            .collect();
+    for (kind, outcomes) in result.by_program() {
         let who = match kind {
             VictimKind::Clobber => "clobber's victims",
             VictimKind::Shell => "shell loops",
             VictimKind::Sleeper => "sleepers",
             VictimKind::Reader => "readers",
         };
-        let _ = writeln!(out, "  {who:<18} {}", parts.join(", "));
+        let _ = writeln!(out, "  {who:<18} {outcomes}");
     }
     if let Some(releases) = &result.releases {
         let _ = writeln!(out, "  releases           {releases}");

@@ -12,7 +12,7 @@ mod version;
 
 use std::ffi::{c_char, c_int, c_ulong, CStr};
 
-use report::{Report, MIXED};
+use report::Report;
 
 extern "C" {
     fn gnu_get_libc_version() -> *const c_char;
@@ -34,7 +34,12 @@ fn round_trip(value: u64) -> bool {
     // SAFETY: the buffer holds 32 bytes and snprintf writes at most that many, NUL included;
     // strtoul reads the NUL-terminated result.
     unsafe {
-        snprintf(buffer.as_mut_ptr(), buffer.len(), c"%lu".as_ptr(), value as c_ulong);
+        snprintf(
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            c"%lu".as_ptr(),
+            value as c_ulong,
+        );
         strtoul(buffer.as_ptr(), std::ptr::null_mut(), 10) as u64 == value
     }
 }
@@ -44,21 +49,9 @@ fn main() {
         .nth(1)
         .expect("usage: victim-libc STATUS_FILE");
     let mut report = Report::open(&path);
-    let started = libc_version();
-    eprintln!("glibc {started}");
-    let first = version::number(&started);
-    report.ready(first);
     let mut value: u64 = 0x5EED;
-    loop {
+    version::watch(&mut report, "glibc", libc_version, || {
         value = value.wrapping_mul(6364136223846793005).wrapping_add(1);
-        let answered = version::number(&libc_version());
-        let seen = if answered != first {
-            answered
-        } else if round_trip(value) {
-            first
-        } else {
-            MIXED
-        };
-        report.tick(seen);
-    }
+        round_trip(value)
+    })
 }

@@ -13,7 +13,7 @@ mod version;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-use report::{Report, MIXED};
+use report::Report;
 
 #[link(name = "sqlite3")]
 extern "C" {
@@ -58,8 +58,8 @@ fn query(db: *mut c_void) -> Option<i64> {
         if sqlite3_prepare_v2(db, QUERY.as_ptr(), -1, &mut statement, std::ptr::null_mut()) != 0 {
             return None;
         }
-        let answer = (sqlite3_step(statement) == SQLITE_ROW)
-            .then(|| sqlite3_column_int64(statement, 0));
+        let answer =
+            (sqlite3_step(statement) == SQLITE_ROW).then(|| sqlite3_column_int64(statement, 0));
         sqlite3_finalize(statement);
         answer
     }
@@ -86,19 +86,7 @@ fn main() {
         eprintln!("cannot create the in-memory database");
         std::process::exit(2);
     }
-    let started = sqlite_version();
-    eprintln!("sqlite {started}");
-    let first = version::number(&started);
-    report.ready(first);
-    loop {
-        let answered = version::number(&sqlite_version());
-        let seen = if answered != first {
-            answered
-        } else if query(db) == Some(5050) {
-            first
-        } else {
-            MIXED
-        };
-        report.tick(seen);
-    }
+    version::watch(&mut report, "sqlite", sqlite_version, || {
+        query(db) == Some(5050)
+    })
 }

@@ -12,15 +12,14 @@ mod version;
 
 use std::ffi::{c_char, c_int, c_ulong, CStr};
 
-use report::{Report, MIXED};
+use report::Report;
 
 #[link(name = "z")]
 extern "C" {
     fn zlibVersion() -> *const c_char;
     fn compressBound(source_len: c_ulong) -> c_ulong;
     fn compress(dest: *mut u8, dest_len: *mut c_ulong, source: *const u8, len: c_ulong) -> c_int;
-    fn uncompress(dest: *mut u8, dest_len: *mut c_ulong, source: *const u8, len: c_ulong)
-        -> c_int;
+    fn uncompress(dest: *mut u8, dest_len: *mut c_ulong, source: *const u8, len: c_ulong) -> c_int;
 }
 
 /// The version the loaded zlib reports.
@@ -66,19 +65,7 @@ fn main() {
     let bound = unsafe { compressBound(input.len() as c_ulong) } as usize;
     let mut packed = vec![0u8; bound];
     let mut unpacked = vec![0u8; input.len()];
-    let started = zlib_version();
-    eprintln!("zlib {started}");
-    let first = version::number(&started);
-    report.ready(first);
-    loop {
-        let answered = version::number(&zlib_version());
-        let seen = if answered != first {
-            answered
-        } else if round_trip(&input, &mut packed, &mut unpacked) {
-            first
-        } else {
-            MIXED
-        };
-        report.tick(seen);
-    }
+    version::watch(&mut report, "zlib", zlib_version, || {
+        round_trip(&input, &mut packed, &mut unpacked)
+    })
 }

@@ -172,16 +172,8 @@ fn run_notes(result: &ScenarioResult) -> Vec<String> {
     let mut notes = Vec::new();
     if !result.kind_counts.is_empty() {
         let parts: Vec<String> = result
-            .kind_counts
-            .iter()
-            .map(|(kind, counts)| {
-                let of: u64 = counts.values().sum();
-                let outcomes: Vec<String> = counts
-                    .iter()
-                    .map(|(outcome, k)| format!("{outcome} {k}/{of}"))
-                    .collect();
-                format!("{kind} {}", outcomes.join(", "))
-            })
+            .by_program()
+            .map(|(kind, outcomes)| format!("{kind} {outcomes}"))
             .collect();
         notes.push(format!("by program: {}", parts.join("; ")));
     }
