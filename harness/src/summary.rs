@@ -129,7 +129,9 @@ pub fn render(result: &ScenarioResult) -> String {
         let died: u64 = result.blast.iter().map(|b| b.died).sum();
         let of: u64 = result.blast.iter().map(|b| b.victims).sum();
         let _ = writeln!(out, "  blast radius       {died}/{of} victims died");
-        for (index, b) in result.blast.iter().enumerate().take(5) {
+        // Per trial, when there were deaths to time.
+        let shown = if died > 0 { 5 } else { 0 };
+        for (index, b) in result.blast.iter().enumerate().take(shown) {
             let at = |v: Option<u64>| v.map(micros).unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,

@@ -32,7 +32,7 @@ pub struct ScenarioSection<'a> {
     pub about: &'a ScenarioResult,
     /// How it updates its target.
     pub update: Update,
-    /// Rows: runs; columns: outcome labels, time to death, new process, verdict.
+    /// Rows: the runs that measured the scenario; columns: outcome labels, time to death, new process, verdict.
     pub table: Table,
     /// What dying victims printed, as (run label, message).
     pub messages: Vec<(String, String)>,
@@ -104,10 +104,8 @@ fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
     let mut death_lines = Vec::new();
     let mut notes = Vec::new();
     for run in runs {
+        // Runs without the scenario are in the main table already; here they would be noise.
         let Some(result) = run.scenarios.get(name) else {
-            let mut row = vec![run.label.clone(), "not measured".to_string()];
-            row.resize(head.len(), String::new());
-            rows.push(row);
             continue;
         };
         let mut row = vec![run.label.clone(), result.trials.to_string()];
