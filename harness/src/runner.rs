@@ -775,12 +775,7 @@ impl Runner {
                 }
             });
             let restart_visible = if death.is_some() {
-                // What it said last, unless that is only the version line it started with.
-                let said = victim.last_stderr_line().filter(|line| {
-                    setup.versions == (OLD_VERSION, NEW_VERSION)
-                        || victim.stderr_line().as_ref() != Some(line)
-                });
-                messages.extend(said);
+                messages.extend(victim.last_stderr_line());
                 None
             } else {
                 detect::restart_visible(victim.pid(), target, old_inode)

@@ -119,6 +119,8 @@ pub struct Victim {
     target: PathBuf,
     /// Bytes read from its notification pipe so far.
     heard: u64,
+    /// Bytes of stderr it had written when it became ready.
+    said_before_ready: u64,
 }
 
 /// What waiting for readiness found.
@@ -298,6 +300,7 @@ impl Victim {
             kind: program.kind(),
             target: target.to_path_buf(),
             heard: 0,
+            said_before_ready: 0,
         })
     }
 
@@ -445,16 +448,24 @@ impl Victim {
     /// (the work dir's name differs from run to run).
     fn stderr_text(&self) -> Option<String> {
         let text = std::fs::read_to_string(&self.stderr).ok()?;
+        self.stderr_after(text)
+    }
+
+    /// `text` of the victim's stderr with the paths of its own directory made relative.
+    fn stderr_after(&self, text: String) -> Option<String> {
         Some(match self.target.parent() {
             Some(dir) => text.replace(&format!("{}/", dir.display()), ""),
             None => text,
         })
     }
 
-    /// The last line the victim wrote to stderr, if any: what it said just before it died (e.g.
-    /// the loader's complaint, after the lazy linked victim's line announcing its late call).
+    /// The last line the victim wrote to stderr after it became ready, if any: what it said
+    /// just before it died (e.g. the loader's complaint, after the lazy linked victim's line
+    /// announcing its late call), never what it said while starting (e.g. its version).
     pub fn last_stderr_line(&self) -> Option<String> {
-        let text = self.stderr_text()?;
+        let bytes = std::fs::read(&self.stderr).ok()?;
+        let after = bytes.get(self.said_before_ready as usize..)?;
+        let text = self.stderr_after(String::from_utf8_lossy(after).into_owned())?;
         text.lines().next_back().map(clip)
     }
 
@@ -469,7 +480,10 @@ impl Victim {
         Ok(
             match (self.wait_for(timeout, "not ready", ready)?, self.reaped) {
                 (false, Some(exit)) => Readiness::Died(exit),
-                _ => Readiness::Ready(self.status.get(status::FIRST)),
+                _ => {
+                    self.said_before_ready = std::fs::metadata(&self.stderr).map_or(0, |m| m.len());
+                    Readiness::Ready(self.status.get(status::FIRST))
+                }
             },
         )
     }
