@@ -32,6 +32,13 @@ fn rustc(source: &Path, crate_type: &str, version: u32, output: &Path, extra: &[
         .arg(output)
         .args(extra)
         .arg(source);
+    if crate_type == "bin" {
+        // Victim programs take the unwinder from libgcc_eh.a (see `no_shared_unwinder`).
+        let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+        command
+            .arg("-L")
+            .arg(format!("native={}", out.join("unwinder").display()));
+    }
     if let Ok(target) = env::var("TARGET") {
         command.arg("--target").arg(target);
     }
@@ -39,6 +46,16 @@ fn rustc(source: &Path, crate_type: &str, version: u32, output: &Path, extra: &[
         .status()
         .unwrap_or_else(|e| panic!("cannot run rustc for {}: {e}", source.display()));
     assert!(status.success(), "rustc failed on {}", source.display());
+}
+
+/// The standard library links `-lgcc_s` for its unwinder, though no victim unwinds (they are
+/// built with `panic=abort`): a victim would load `libgcc_s.so.1` at every start for nothing. A
+/// linker script of that name, found first, makes the linker take the static `libgcc_eh.a` (which
+/// gcc's driver finds, and Debian's gcc installs) instead.
+fn no_shared_unwinder(out: &Path) {
+    let dir = out.join("unwinder");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("libgcc_s.so"), "INPUT(-lgcc_eh)\n").unwrap();
 }
 
 fn main() {
@@ -72,6 +89,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 
+    no_shared_unwinder(&out);
     let mut code = String::new();
     for version in [1, 2] {
         let lib = out.join(format!("libvictim-v{version}.so"));

@@ -92,11 +92,21 @@ const READER_LINE: &[u8] = b"ping\n";
 /// dynamic loader's trace (e.g. `bindings`) lands in their stderr files in the work dir.
 pub const VICTIM_LD_DEBUG: &str = "CLOBBER_VICTIM_LD_DEBUG";
 
-/// The longest a wait for a victim blocks before the harness looks again on its own: victims wake
-/// it through their pidfd and notification pipe, but under emulation a wake-up from a spinning
-/// victim on the one vCPU can wait for the scheduler for seconds (seen on Linux 6.12 and 7.2
-/// under TCG), so the harness also wakes on a timer.
+/// The longest a wait for a running victim blocks before the harness looks again on its own:
+/// victims wake it through their pidfd and notification pipe, but under emulation a wake-up from
+/// a spinning victim on the one vCPU can wait for the scheduler for seconds (seen on Linux 6.12
+/// and 7.2 under TCG: a pipe write is a "sync" wake-up, which expects the writer to block, and a
+/// spinning victim does not), so the harness also wakes on a timer.
 const WAKE_AT_LEAST: Duration = Duration::from_millis(1);
+/// The same while a victim of clobber's starts: it announces readiness on its pipe and then
+/// blocks on its stdin, and its death wakes the pidfd, so the harness needs no timer, and under
+/// emulation every timer wake costs the starting victim CPU time (the one vCPU is shared). The
+/// timer only bounds how late an interrupt is seen.
+const WAKE_WHILE_STARTING: Duration = Duration::from_millis(100);
+/// The same for a real program that is starting: it says nothing when ready, so the harness
+/// looks at its state in /proc, at first at once and then less and less often.
+const LOOK_WHILE_STARTING: std::ops::RangeInclusive<Duration> =
+    Duration::from_micros(250)..=Duration::from_millis(8);
 
 /// The variable in which victims get the harness's pid (read by `victims/common/report.rs`).
 const HARNESS_PID: &str = "CLOBBER_HARNESS_PID";
@@ -347,9 +357,12 @@ impl Victim {
         }
         self.hold = None;
         let before = self.progress();
-        self.wait_for(timeout, "made no progress after its release", |v| {
-            v.progress() != before
-        })
+        self.wait_for(
+            timeout,
+            "made no progress after its release",
+            |_| WAKE_AT_LEAST,
+            |v| v.progress() != before,
+        )
         .map(drop)
     }
 
@@ -369,15 +382,17 @@ impl Victim {
     }
 
     /// Waits until `done` holds or the victim dies (Ok(false)), blocking on its pidfd and its
-    /// notification pipe; after `timeout` it is an error saying the victim `what`.
+    /// notification pipe, for at most `wake(round)` at a time; after `timeout` it is an error
+    /// saying the victim `what`.
     fn wait_for(
         &mut self,
         timeout: Duration,
         what: &str,
+        wake: impl Fn(u32) -> Duration,
         done: impl Fn(&Victim) -> bool,
     ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
-        loop {
+        for round in 0.. {
             if interrupt::requested() {
                 return Err(Interrupted.into());
             }
@@ -401,13 +416,14 @@ impl Victim {
                 PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify.as_fd(), PollFlags::POLLIN),
             ];
-            match wait_fds(&mut fds, left.min(WAKE_AT_LEAST)) {
+            match wait_fds(&mut fds, left.min(wake(round))) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => self.drain(),
                 Err(err) => {
                     return Err(err).with_context(|| format!("waiting for victim {}", self.pid()))
                 }
             }
         }
+        unreachable!("the rounds outlast any timeout")
     }
 
     /// Bumps the status word `UPDATED`: the update has finished (victims that do something only
@@ -477,8 +493,17 @@ impl Victim {
                 matches!(v.sched(), Some(('S', _))) && v.maps_target()
             }
         };
+        let kind = self.kind;
+        let wake = move |round: u32| match kind {
+            VictimKind::Clobber => WAKE_WHILE_STARTING,
+            _ => (*LOOK_WHILE_STARTING.start() * 2u32.saturating_pow(round))
+                .min(*LOOK_WHILE_STARTING.end()),
+        };
         Ok(
-            match (self.wait_for(timeout, "not ready", ready)?, self.reaped) {
+            match (
+                self.wait_for(timeout, "not ready", wake, ready)?,
+                self.reaped,
+            ) {
                 (false, Some(exit)) => Readiness::Died(exit),
                 _ => {
                     self.said_before_ready = std::fs::metadata(&self.stderr).map_or(0, |m| m.len());

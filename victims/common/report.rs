@@ -5,6 +5,15 @@
 //! its first iteration after the harness released it (closed its stdin), and one for each of its
 //! first [`NOTIFY`] iterations after every new value the harness writes to the word `UPDATED` (the
 //! harness bumps it when it starts watching the victim's progress).
+//!
+//! Every victim program is `#![no_main]`, entered by the C run-time as a C `main`: the standard
+//! library's own start-up is not run (under emulation each of its system calls costs), so a
+//! victim does what the C floor's does before its work, and no more. That start-up would have
+//! checked the standard descriptors, ignored SIGPIPE, and read `/proc/self/maps` and installed
+//! SIGSEGV and SIGBUS handlers to report stack overflows: a victim's crash now meets the
+//! default action at once, as a C program's does (the outcome and the kernel's line are the
+//! same: Rust's handler restored the default and let the fault happen again). The build script
+//! also links the unwinder statically, so that no victim loads `libgcc_s.so.1`.
 
 use std::ffi::c_void;
 use std::fs::OpenOptions;

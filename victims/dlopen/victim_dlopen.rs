@@ -4,6 +4,8 @@
 //!
 //! Usage: `victim-dlopen LIBRARY STATUS_FILE`.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 
@@ -33,7 +35,9 @@ fn last_error() -> String {
     }
 }
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let args: Vec<String> = std::env::args().collect();
     assert!(args.len() == 3, "usage: victim-dlopen LIBRARY STATUS_FILE");
     let mut report = Report::open(&args[2]);

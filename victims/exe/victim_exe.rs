@@ -5,6 +5,8 @@
 //! Usage: `victim-exe STATUS_FILE`. It runs its own code in a loop and reports every iteration
 //! through the status file.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 
@@ -27,7 +29,9 @@ fn work(seed: u64) -> u64 {
     acc
 }
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let path = std::env::args().nth(1).expect("usage: victim-exe STATUS_FILE");
     let mut report = Report::open(&path);
     let expected = work(0x5EED);

@@ -6,6 +6,8 @@
 //! Usage: `victim-interp STATUS_FILE LIBRARY NEW_BUILD_ID_HEX`; it reports version 2 when the
 //! loader it runs has the new build-id, 1 otherwise.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 
@@ -73,7 +75,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let args: Vec<String> = std::env::args().collect();
     assert!(
         args.len() == 4,

@@ -4,6 +4,8 @@
 //!
 //! Usage: `victim-linked STATUS_FILE`.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 
@@ -17,7 +19,9 @@ extern "C" {
 
 const SEED: u64 = 0x5EED;
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let path = std::env::args()
         .nth(1)
         .expect("usage: victim-linked STATUS_FILE");

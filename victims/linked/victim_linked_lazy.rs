@@ -13,6 +13,8 @@
 //!
 //! Usage: `victim-linked-lazy STATUS_FILE`.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 
@@ -30,7 +32,9 @@ const SEED: u64 = 0x5EED;
 /// The line written to stderr just before the first call of `victim_late`.
 const MARKER: &str = "calling victim_late for the first time";
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let path = std::env::args()
         .nth(1)
         .expect("usage: victim-linked-lazy STATUS_FILE");

@@ -5,6 +5,8 @@
 //! `MAP_PRIVATE` (copy-on-write, never written), or `MAP_PRIVATE | MAP_DENYWRITE`, the flag the
 //! kernel ignores from userspace.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 
@@ -28,7 +30,9 @@ const MAP_SHARED: i32 = 1;
 const MAP_PRIVATE: i32 = 2;
 const MAP_DENYWRITE: i32 = 0x0800;
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let args: Vec<String> = std::env::args().collect();
     assert!(
         args.len() == 4,

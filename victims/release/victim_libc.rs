@@ -5,6 +5,8 @@
 //!
 //! Usage: `victim-libc STATUS_FILE`.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 #[path = "version.rs"]
@@ -44,7 +46,9 @@ fn round_trip(value: u64) -> bool {
     }
 }
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let path = std::env::args()
         .nth(1)
         .expect("usage: victim-libc STATUS_FILE");

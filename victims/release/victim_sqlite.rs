@@ -6,6 +6,8 @@
 //!
 //! Usage: `victim-sqlite STATUS_FILE`.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 #[path = "version.rs"]
@@ -65,7 +67,9 @@ fn query(db: *mut c_void) -> Option<i64> {
     }
 }
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let path = std::env::args()
         .nth(1)
         .expect("usage: victim-sqlite STATUS_FILE");

@@ -5,6 +5,8 @@
 //!
 //! Usage: `victim-zlib STATUS_FILE`.
 
+#![no_main]
+
 #[path = "../common/report.rs"]
 mod report;
 #[path = "version.rs"]
@@ -52,7 +54,9 @@ fn round_trip(input: &[u8], packed: &mut [u8], unpacked: &mut [u8]) -> bool {
     ok && unpacked.get(..unpacked_len as usize) == Some(input)
 }
 
-fn main() {
+/// Entered from the C run-time (see `report.rs`).
+#[no_mangle]
+extern "C" fn main() -> std::ffi::c_int {
     let path = std::env::args()
         .nth(1)
         .expect("usage: victim-zlib STATUS_FILE");
