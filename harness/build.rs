@@ -1,8 +1,8 @@
 //! Compiles the victim library and the victim executable (victims/lib, victims/exe) in two
 //! versions each, and the dlopen, mmap, linked (eagerly and lazily bound) and interpreter victims
 //! (victims/dlopen, victims/mmap, victims/linked, victims/interp), the victims of real library
-//! releases (victims/release) and the Node.js victim addon (victims/node, two versions), with
-//! `$RUSTC`, and embeds them and the scenario catalogue
+//! releases (victims/release), the Node.js victim addon (victims/node, two versions) and the guard
+//! of commands (harness/guard), with `$RUSTC`, and embeds them and the scenario catalogue
 //! (scenarios/*.toml) in the harness, so that one binary carries everything it needs, on the host
 //! and as PID 1 in a VM.
 
@@ -72,6 +72,7 @@ fn main() {
     let release = root.join("victims/release");
     let addon_src = root.join("victims/node/victim_addon.rs");
     let common = root.join("victims/common");
+    let guard_src = manifest.join("guard/guard.rs");
     let scenarios = root.join("scenarios");
     for path in [
         &lib_src,
@@ -84,6 +85,7 @@ fn main() {
         &release,
         &addon_src,
         &common,
+        &guard_src,
         &scenarios,
     ] {
         println!("cargo:rerun-if-changed={}", path.display());
@@ -210,6 +212,15 @@ fn main() {
         "/// The C-library victim (`victim-libc`).\npub const LIBC_VICTIM: &[u8] = include_bytes!({libc_victim:?});\n/// The zlib victim (`victim-zlib`, DT_NEEDED libz.so.1, rpath $ORIGIN).\npub const ZLIB_VICTIM: &[u8] = include_bytes!({:?});\n/// The SQLite victim (`victim-sqlite`, DT_NEEDED libsqlite3.so.0, rpath $ORIGIN).\npub const SQLITE_VICTIM: &[u8] = include_bytes!({:?});",
         out.join("victim-zlib"),
         out.join("victim-sqlite")
+    )
+    .unwrap();
+
+    // The guard that commands run under: small, so that it starts as fast as a victim.
+    let guard = out.join("clobber-guard");
+    rustc(&guard_src, "bin", 1, &guard, &[]);
+    writeln!(
+        code,
+        "/// The guard of commands (`harness/guard/guard.rs`).\npub const GUARD: &[u8] = include_bytes!({guard:?});"
     )
     .unwrap();
 

@@ -1,5 +1,5 @@
-//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, `bench`, `kernel`,
-//! `matrix`, and the hidden `guard` entry point that the harness runs commands under.
+//! The command line (clap): `list`, `scenario`, `suite`, `check`, `report`, `bench`, `lib`,
+//! `kernel` and `matrix`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,7 +13,6 @@ use crate::check;
 use crate::confine;
 use crate::error::BadInput;
 use crate::filesystem::FsKind;
-use crate::guard;
 use crate::interrupt;
 use crate::release::{self, Library};
 use crate::report;
@@ -172,20 +171,6 @@ enum Command {
         /// DIR/<guest release>.json. overlay is not supported in guests.
         #[arg(long, value_enum)]
         fs: Option<FsKind>,
-    },
-    /// Run a command in this process group and kill the group when the harness dies (used by
-    /// the harness itself).
-    #[command(hide = true)]
-    Guard {
-        /// The pid of the harness that started the guard.
-        #[arg(long)]
-        harness: u32,
-        /// Confine the command to writing beneath this directory.
-        #[arg(long, value_name = "DIR")]
-        confine: Option<PathBuf>,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
-        command: Vec<std::ffi::OsString>,
     },
 }
 
@@ -384,11 +369,6 @@ pub fn run() -> Result<ExitCode> {
                 summary.exit_code()
             })
         }
-        Command::Guard {
-            harness,
-            confine,
-            command,
-        } => guard::run(harness, confine.as_deref(), &command),
     }
 }
 

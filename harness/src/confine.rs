@@ -4,8 +4,11 @@
 //! scenario's arguments cannot stop `sh -c '…; cd; echo x > f'`; the kernel can.
 
 use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use landlock::{
     path_beneath_rules, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, ABI,
 };
@@ -46,9 +49,59 @@ pub fn abi() -> Result<i64, String> {
     })
 }
 
-/// Restricts the calling process and its future children to writing beneath `dir` and to
+/// The thread that started a confined command: it lives until this is dropped, which must come
+/// only after the command's process is reaped, since a child's parent-death signal comes when the
+/// thread that started it ends.
+pub struct Starter {
+    end: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Starter {
+    fn drop(&mut self) {
+        drop(self.end.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts `command` confined to writing beneath `dir` (and to /dev/null): from a thread of its
+/// own that confines itself first, since Landlock restricts the calling thread and its future
+/// children, never the rest of the harness. Fails when the kernel would not enforce it.
+pub fn spawn_confined(mut command: Command, dir: &Path) -> Result<(Child, Starter)> {
+    let dir = dir.to_path_buf();
+    let (started_tx, started) = mpsc::channel();
+    let (end, ended) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("confined".into())
+        .spawn(move || {
+            let child = restrict_writes_to(&dir)
+                .with_context(|| format!("confining the command to {}", dir.display()))
+                .and_then(|()| command.spawn().map_err(anyhow::Error::from));
+            let spawned = child.is_ok();
+            let _ = started_tx.send(child);
+            if spawned {
+                // Until the Starter is dropped.
+                let _ = ended.recv();
+            }
+        })
+        .context("starting a thread to confine the command")?;
+    let child = started
+        .recv()
+        .map_err(|_| anyhow!("the confining thread ended without a word"))??;
+    Ok((
+        child,
+        Starter {
+            end: Some(end),
+            thread: Some(thread),
+        },
+    ))
+}
+
+/// Restricts the calling thread and its future children to writing beneath `dir` and to
 /// /dev/null. Fails when the kernel would not enforce it.
-pub fn restrict_writes_to(dir: &Path) -> Result<()> {
+fn restrict_writes_to(dir: &Path) -> Result<()> {
     let abi = ABI::V5;
     let status = Ruleset::default()
         .handle_access(AccessFs::from_write(abi))

@@ -42,10 +42,19 @@ const HUNG_CPU_TICKS: u64 = 100;
 const STARVED_LIMIT: Duration = Duration::from_secs(60);
 /// How long a victim may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long sleepers sleep at first; doubled, up to [`MAX_SLEEP`], whenever one woke before the
-/// update was over (a slow machine), and that trial is run again.
+/// How long sleepers sleep in a scenario's first trial. Later trials sleep
+/// [`SLEEP_OVER_EXPOSURE`] times the longest a sleeper had to stay asleep so far (from its start
+/// to the end of the update), at least [`MIN_SLEEP`]; a trial whose sleeper woke before the update
+/// was over (a slow or loaded machine) is run again with twice the sleep, up to [`MAX_SLEEP`],
+/// and no later trial sleeps less than that.
 const FIRST_SLEEP: Duration = Duration::from_secs(1);
+const MIN_SLEEP: Duration = Duration::from_millis(100);
+const SLEEP_OVER_EXPOSURE: u32 = 2;
 const MAX_SLEEP: Duration = Duration::from_secs(64);
+/// CPU time (clock ticks, 1/100 s) a sleeper may use after its sleep ended without exiting: a
+/// `sleep` that woke exits within microseconds of CPU; one that burns this much runs code that is
+/// not its own (the rewritten C library) and is `hung`.
+const SLEEPER_SPIN_TICKS: u64 = 10;
 /// Upper bound of the random delay between readiness and the update.
 const MAX_JITTER_MICROS: u64 = 500;
 /// How long one wait for the victims lasts at most: they wake the harness when they die or make
@@ -212,8 +221,48 @@ pub struct Runner {
     confine: Option<PathBuf>,
     /// What the victims of the latest scenario on a real library reported for its releases.
     reported: Option<Reported>,
-    /// How long sleepers sleep.
-    sleep: Duration,
+    /// How long sleepers sleep, and what that is made from.
+    sleep: Sleep,
+}
+
+/// How long sleepers sleep in the next trial of a scenario (see [`FIRST_SLEEP`]).
+#[derive(Clone, Copy, Debug)]
+struct Sleep {
+    /// The longest a sleeper had to stay asleep in this scenario so far.
+    longest_exposure: Option<Duration>,
+    /// The least sleep: twice one that proved too short.
+    floor: Duration,
+}
+
+impl Sleep {
+    fn new() -> Sleep {
+        Sleep {
+            longest_exposure: None,
+            floor: MIN_SLEEP,
+        }
+    }
+
+    /// The sleep of the next trial.
+    fn next(&self) -> Duration {
+        match self.longest_exposure {
+            None => FIRST_SLEEP.max(self.floor),
+            Some(exposure) => (exposure * SLEEP_OVER_EXPOSURE).max(self.floor),
+        }
+        .min(MAX_SLEEP)
+    }
+
+    /// A sleeper was started `started` and the update ended at `updated`.
+    fn exposed(&mut self, started: Instant, updated: Instant) {
+        let exposure = updated.saturating_duration_since(started);
+        self.longest_exposure = Some(self.longest_exposure.map_or(exposure, |l| l.max(exposure)));
+    }
+
+    /// A sleeper that slept `slept` woke before the update was over: whether a longer sleep is
+    /// still allowed (then the next is at least twice as long).
+    fn too_short(&mut self, slept: Duration) -> bool {
+        self.floor = self.floor.max(slept * 2);
+        slept < MAX_SLEEP
+    }
 }
 
 /// One scenario being run: its directory, files and victim program.
@@ -339,19 +388,24 @@ struct Watch {
     last_progress: Instant,
     /// Its CPU time (clock ticks) at the latest progress.
     cpu_at_progress: u64,
+    /// A sleeper's sleep, and when it ends at the earliest (its readiness plus the sleep).
+    sleep: Option<(Duration, Instant)>,
     /// How it ended, once known: the outcome, and its wait status if it died.
     done: Option<(Outcome, Option<(u64, ExitStatus)>)>,
 }
 
 impl Watch {
+    /// Watches a victim that has just become ready; a sleeper sleeps `sleep`.
     fn new(kind: VictimKind, sleep: Duration, first: u64, maps: Vec<evidence::Mapping>) -> Watch {
-        let patience = match kind {
-            VictimKind::Sleeper => HUNG_AFTER + sleep,
-            _ => HUNG_AFTER,
-        };
+        let sleeper = kind == VictimKind::Sleeper;
         Watch {
+            sleep: sleeper.then(|| (sleep, Instant::now() + sleep)),
+            patience: if sleeper {
+                HUNG_AFTER + sleep
+            } else {
+                HUNG_AFTER
+            },
             kind,
-            patience,
             survivor: Outcome::Unchanged,
             first,
             maps,
@@ -366,8 +420,10 @@ impl Watch {
     /// Starts counting the victim's progress from now, after the update, and asks it to announce
     /// its next iterations.
     fn begin(&mut self, victim: &mut Victim, survivor: &Outcome) -> Result<()> {
-        let sleep = self.patience.saturating_sub(HUNG_AFTER);
-        if self.kind == VictimKind::Sleeper && victim.started() + sleep <= Instant::now() {
+        if let Some((sleep, _)) = self
+            .sleep
+            .filter(|(sleep, _)| victim.started() + *sleep <= Instant::now())
+        {
             return Err(WokeEarly {
                 pid: victim.pid(),
                 sleep,
@@ -410,16 +466,25 @@ impl Watch {
             self.last = now;
             self.last_progress = Instant::now();
             self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
-        } else if self.last_progress.elapsed() >= self.patience
-            && stuck(
-                victim.sched(),
-                self.cpu_at_progress,
-                self.last_progress.elapsed(),
-            )
+        } else if self.spins_after_waking(victim)
+            || self.last_progress.elapsed() >= self.patience
+                && stuck(
+                    victim.sched(),
+                    self.cpu_at_progress,
+                    self.last_progress.elapsed(),
+                )
         {
             self.done = Some((Outcome::Hung, None));
         }
         Ok(())
+    }
+
+    /// Whether a sleeper whose sleep is over runs on without exiting, having burnt
+    /// [`SLEEPER_SPIN_TICKS`] of CPU time since the update: it woke into code that is not its own.
+    fn spins_after_waking(&self, victim: &Victim) -> bool {
+        self.sleep.is_some_and(|(_, wakes)| wakes <= Instant::now())
+            && matches!(victim.sched(),
+                Some(('R', cpu)) if cpu >= self.cpu_at_progress + SLEEPER_SPIN_TICKS)
     }
 }
 
@@ -457,7 +522,7 @@ impl Runner {
             kernel_log: KernelLog::open(),
             confine: None,
             reported: None,
-            sleep: FIRST_SLEEP,
+            sleep: Sleep::new(),
         }
     }
 
@@ -503,17 +568,21 @@ impl Runner {
             self.reported = Some(reported);
         }
         let mut records = Vec::with_capacity(trials as usize);
+        self.sleep = Sleep::new();
         for _ in 0..trials {
             if interrupt::requested() {
                 return Err(Interrupted.into());
             }
             let trial = loop {
                 match self.trial(&setup) {
-                    Err(err) if err.is::<WokeEarly>() && self.sleep < MAX_SLEEP => {
-                        self.sleep *= 2;
+                    Err(err)
+                        if err
+                            .downcast_ref::<WokeEarly>()
+                            .is_some_and(|early| self.sleep.too_short(early.sleep)) =>
+                    {
                         eprintln!(
                             "clobber: {err}; the trial runs again with {:?} of sleep",
-                            self.sleep
+                            self.sleep.next()
                         );
                     }
                     other => break other,
@@ -675,10 +744,11 @@ impl Runner {
         let old_inode = fs::metadata(target)?.ino();
         let mut victims = Vec::with_capacity(setup.programs.len());
         let mut watches = Vec::with_capacity(setup.programs.len());
+        let sleep = self.sleep.next();
         for (index, program) in setup.programs.iter().enumerate() {
             let mut program = program.clone();
-            if let Program::UnderLoader { sleep, .. } = &mut program {
-                *sleep = self.sleep;
+            if let Program::UnderLoader { sleep: slept, .. } = &mut program {
+                *slept = sleep;
             }
             let mut victim = Victim::spawn(
                 &program,
@@ -687,7 +757,7 @@ impl Runner {
                 &setup.dir.join(format!("stderr-{index}")),
             )?;
             let first = ready(&mut victim)?;
-            watches.push(Watch::new(victim.kind(), self.sleep, first, victim.maps()));
+            watches.push(Watch::new(victim.kind(), sleep, first, victim.maps()));
             victims.push(victim);
         }
         // Ready victims wait to be released, so that starting the next ones is not slowed down by
@@ -739,6 +809,7 @@ impl Runner {
             }
         };
         let update_us = start.elapsed().as_micros() as u64;
+        let updated = Instant::now();
 
         // What a real program that lives on ran on: the old file, where the path now names
         // another inode (it keeps mapping the old one), or the rewritten one.
@@ -750,6 +821,9 @@ impl Runner {
         };
         // Observed whatever became of the update: a command may damage the file and then fail.
         observe(&mut victims, &mut watches, start, &survivor)?;
+        for victim in victims.iter().filter(|v| v.kind() == VictimKind::Sleeper) {
+            self.sleep.exposed(victim.started(), updated);
+        }
         let kernel_lines = match &mut self.kernel_log {
             Ok(log) => log.read_new(),
             Err(_) => Vec::new(),
@@ -919,5 +993,21 @@ mod tests {
         assert!(stuck(Some(('R', HUNG_CPU_TICKS)), 0, HUNG_AFTER));
         assert!(!stuck(Some(('R', 1)), 0, HUNG_AFTER));
         assert!(stuck(Some(('R', 1)), 0, STARVED_LIMIT));
+    }
+
+    #[test]
+    fn sleepers_sleep_a_multiple_of_their_exposure_and_never_less_than_what_proved_too_short() {
+        let mut sleep = Sleep::new();
+        assert_eq!(sleep.next(), FIRST_SLEEP);
+        let start = Instant::now();
+        sleep.exposed(start, start + Duration::from_millis(3));
+        assert_eq!(sleep.next(), MIN_SLEEP);
+        sleep.exposed(start, start + Duration::from_millis(300));
+        sleep.exposed(start, start + Duration::from_millis(200));
+        assert_eq!(sleep.next(), Duration::from_millis(600));
+        assert!(sleep.too_short(Duration::from_secs(2)));
+        assert_eq!(sleep.next(), Duration::from_secs(4));
+        assert!(!sleep.too_short(MAX_SLEEP));
+        assert_eq!(sleep.next(), MAX_SLEEP);
     }
 }

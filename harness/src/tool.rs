@@ -13,6 +13,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::confine::{self, Starter};
 use crate::error::Interrupted;
 use crate::guard;
 use crate::interrupt;
@@ -101,27 +102,23 @@ pub fn run(argv: &[String], dir: &Path, confine: Option<&Path>) -> Result<Update
     let stderr_path = dir.join("command.stderr");
     let stderr_file = workfile::create(&stderr_path, 0o644)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
-    let mut command = Command::new(std::env::current_exe().context("locating clobber")?);
+    let mut command = guard::command(dir, argv)?;
     command
-        .arg("guard")
-        .arg(format!("--harness={}", std::process::id()));
-    if let Some(root) = confine {
-        let tmp = root.join("tmp");
-        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        command.arg("--confine").arg(root).env("TMPDIR", tmp);
-    }
-    command
-        .arg("--")
-        .args(argv)
-        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr_file);
-    guard::confine(&mut command);
-    let child = command
-        .spawn()
-        .with_context(|| format!("running {}", argv.join(" ")))?;
-    let mut group = Group::new(child)?;
+    let running = || format!("running {}", argv.join(" "));
+    let (child, starter) = match confine {
+        Some(root) => {
+            let tmp = root.join("tmp");
+            std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            command.env("TMPDIR", tmp);
+            let (child, starter) = confine::spawn_confined(command, root).with_context(running)?;
+            (child, Some(starter))
+        }
+        None => (command.spawn().with_context(running)?, None),
+    };
+    let mut group = Group::new(child, starter)?;
     let started = Instant::now();
     let status = loop {
         if interrupt::requested() {
@@ -162,15 +159,19 @@ struct Group {
     guard: Child,
     pidfd: OwnedFd,
     reaped: bool,
+    /// The thread that started a confined guard, kept until the guard is reaped (dropped after
+    /// the other fields, and after [`Group::drop`] reaped it).
+    _starter: Option<Starter>,
 }
 
 impl Group {
-    fn new(mut guard: Child) -> Result<Group> {
+    fn new(mut guard: Child, starter: Option<Starter>) -> Result<Group> {
         match pidfd_open(guard.id()) {
             Ok(pidfd) => Ok(Group {
                 guard,
                 pidfd,
                 reaped: false,
+                _starter: starter,
             }),
             Err(err) => {
                 let _ = killpg(Pid::from_raw(guard.id() as i32), Signal::SIGKILL);
