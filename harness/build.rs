@@ -58,6 +58,15 @@ fn no_shared_unwinder(out: &Path) {
     fs::write(dir.join("libgcc_s.so"), "INPUT(-lgcc_eh)\n").unwrap();
 }
 
+/// Adds to `code` the constant `name` holding the bytes of `file`, documented by `doc`.
+fn embed(code: &mut String, name: &str, doc: &str, file: &Path) {
+    writeln!(
+        code,
+        "/// {doc}\npub const {name}: &[u8] = include_bytes!({file:?});"
+    )
+    .unwrap();
+}
+
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
@@ -100,21 +109,25 @@ fn main() {
         rustc(&exe_src, "bin", version, &exe, &[]);
         let addon = out.join(format!("victim-addon-v{version}.node"));
         rustc(&addon_src, "cdylib", version, &addon, &[]);
-        writeln!(
-            code,
-            "/// Version {version} of the Node.js victim addon.\npub const ADDON_V{version}: &[u8] = include_bytes!({addon:?});"
-        )
-        .unwrap();
-        writeln!(
-            code,
-            "/// Version {version} of the victim library.\npub const LIB_V{version}: &[u8] = include_bytes!({lib:?});"
-        )
-        .unwrap();
-        writeln!(
-            code,
-            "/// Version {version} of the victim executable.\npub const EXE_V{version}: &[u8] = include_bytes!({exe:?});"
-        )
-        .unwrap();
+        let of = |what: &str| format!("Version {version} of the {what}.");
+        embed(
+            &mut code,
+            &format!("ADDON_V{version}"),
+            &of("Node.js victim addon"),
+            &addon,
+        );
+        embed(
+            &mut code,
+            &format!("LIB_V{version}"),
+            &of("victim library"),
+            &lib,
+        );
+        embed(
+            &mut code,
+            &format!("EXE_V{version}"),
+            &of("victim executable"),
+            &exe,
+        );
     }
 
     // The linked victim links version 1 under the name the loader will look for at run time.
@@ -160,16 +173,26 @@ fn main() {
     rustc(&dlopen_src, "bin", 1, &dlopen, &[]);
     let mmap = out.join("victim-mmap");
     rustc(&mmap_src, "bin", 1, &mmap, &[]);
-    writeln!(
-        code,
-        "/// The dlopen victim.\npub const DLOPEN: &[u8] = include_bytes!({dlopen:?});\n/// The mmap victim.\npub const MMAP: &[u8] = include_bytes!({mmap:?});"
-    )
-    .unwrap();
-    writeln!(
-        code,
-        "/// The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).\npub const LINKED: &[u8] = include_bytes!({linked:?});\n/// The victim executable linked against libvictim.so with lazy binding (PLT slots bound at first call).\npub const LINKED_LAZY: &[u8] = include_bytes!({linked_lazy:?});\n/// The victim program whose PT_INTERP is `ld.so` in its working directory.\npub const INTERP: &[u8] = include_bytes!({interp:?});"
-    )
-    .unwrap();
+    embed(&mut code, "DLOPEN", "The dlopen victim.", &dlopen);
+    embed(&mut code, "MMAP", "The mmap victim.", &mmap);
+    embed(
+        &mut code,
+        "LINKED",
+        "The victim executable linked against libvictim.so (DT_NEEDED, rpath $ORIGIN).",
+        &linked,
+    );
+    embed(
+        &mut code,
+        "LINKED_LAZY",
+        "The victim executable linked against libvictim.so with lazy binding (PLT slots bound at first call).",
+        &linked_lazy,
+    );
+    embed(
+        &mut code,
+        "INTERP",
+        "The victim program whose PT_INTERP is `ld.so` in its working directory.",
+        &interp,
+    );
 
     // The victims of real library releases. zlib's and SQLite's link a stand-in with the real
     // soname (the development files need not be installed) and find the real release next to
@@ -207,22 +230,34 @@ fn main() {
             ],
         );
     }
-    writeln!(
-        code,
-        "/// The C-library victim (`victim-libc`).\npub const LIBC_VICTIM: &[u8] = include_bytes!({libc_victim:?});\n/// The zlib victim (`victim-zlib`, DT_NEEDED libz.so.1, rpath $ORIGIN).\npub const ZLIB_VICTIM: &[u8] = include_bytes!({:?});\n/// The SQLite victim (`victim-sqlite`, DT_NEEDED libsqlite3.so.0, rpath $ORIGIN).\npub const SQLITE_VICTIM: &[u8] = include_bytes!({:?});",
-        out.join("victim-zlib"),
-        out.join("victim-sqlite")
-    )
-    .unwrap();
+    embed(
+        &mut code,
+        "LIBC_VICTIM",
+        "The C-library victim (`victim-libc`).",
+        &libc_victim,
+    );
+    embed(
+        &mut code,
+        "ZLIB_VICTIM",
+        "The zlib victim (`victim-zlib`, DT_NEEDED libz.so.1, rpath $ORIGIN).",
+        &out.join("victim-zlib"),
+    );
+    embed(
+        &mut code,
+        "SQLITE_VICTIM",
+        "The SQLite victim (`victim-sqlite`, DT_NEEDED libsqlite3.so.0, rpath $ORIGIN).",
+        &out.join("victim-sqlite"),
+    );
 
     // The guard that commands run under: small, so that it starts as fast as a victim.
     let guard = out.join("clobber-guard");
     rustc(&guard_src, "bin", 1, &guard, &[]);
-    writeln!(
-        code,
-        "/// The guard of commands (`harness/guard/guard.rs`).\npub const GUARD: &[u8] = include_bytes!({guard:?});"
-    )
-    .unwrap();
+    embed(
+        &mut code,
+        "GUARD",
+        "The guard of commands (`harness/guard/guard.rs`).",
+        &guard,
+    );
 
     let mut entries: Vec<PathBuf> = fs::read_dir(&scenarios)
         .expect("scenarios/ directory")

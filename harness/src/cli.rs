@@ -124,6 +124,10 @@ enum Command {
         /// Kernels booted at once with --matrix (default: the number of CPUs).
         #[arg(long, requires = "matrix", value_parser = clap::value_parser!(u32).range(1..))]
         jobs: Option<u32>,
+        /// Results to compare the outcomes with: each place's results file there, where it has
+        /// one, shows what earlier runs recorded for the same scenarios on the same kernel.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        results: PathBuf,
     },
     /// Fetch kernels into the cache and list it.
     Kernel {
@@ -312,6 +316,7 @@ pub fn run() -> Result<ExitCode> {
             kernels,
             matrix,
             jobs,
+            results,
         } => {
             interrupt::install()?;
             let kernels = kernels
@@ -321,7 +326,12 @@ pub fn run() -> Result<ExitCode> {
             if matrix {
                 bench_matrix(kernels, trials, jobs, json)
             } else {
-                let options = BenchOptions { trials, long, json };
+                let options = BenchOptions {
+                    trials,
+                    long,
+                    json,
+                    results,
+                };
                 bench_command(&options, &kernels, workdir.as_deref())
             }
         }
@@ -385,6 +395,7 @@ struct BenchOptions {
     trials: Option<u32>,
     long: u32,
     json: bool,
+    results: PathBuf,
 }
 
 /// The bench on this machine and then in each of `kernels`, printed side by side; exit status 1
@@ -426,6 +437,11 @@ fn bench_command(
                 eprintln!("clobber: bench in {spec}: {err:#}");
                 failed = true;
             }
+        }
+    }
+    for report in &mut reports {
+        for rate in &mut report.rates {
+            rate.compare_with_recorded(&options.results, &report.place.kernel_release);
         }
     }
     if options.json {

@@ -861,6 +861,10 @@ impl Runner {
                 restart_visible,
             });
         }
+        // Every outcome is known: the victims are ended now but the first, which is watched
+        // again beside the new process, so that the new process does not share the CPU with
+        // survivors that spin (under emulation there is one).
+        victims.truncate(1);
         let new_process = match (setup.new_process, victims.first_mut(), records.first()) {
             (true, Some(old), Some(record)) => {
                 let alive = record.death.is_none() && record.fate != Outcome::Hung;

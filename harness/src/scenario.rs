@@ -275,6 +275,12 @@ impl Scenario {
             .unwrap_or_else(|| self.programs().len() as u32)
     }
 
+    /// Whether it measures a blast radius: more victims than one of each of its programs (the
+    /// C library's scenarios run one of each of four programs, and are no blast).
+    pub fn is_blast(&self) -> bool {
+        self.victims() as usize > self.programs().len()
+    }
+
     /// The programs victims are, taken in turn.
     pub fn programs(&self) -> Vec<VictimKind> {
         self.file

@@ -163,7 +163,7 @@ pub fn run_in_guest(
     };
     let whole_catalogue = names.is_empty();
     for s in &mut chosen {
-        s.file.trials = Some(if whole_catalogue && s.victims() > 1 {
+        s.file.trials = Some(if whole_catalogue && s.is_blast() {
             // Under emulation a blast-radius trial (32 victims on one vCPU) takes half a minute:
             // one trial, 32 observations, unless the scenario is asked for by name.
             1

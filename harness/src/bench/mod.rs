@@ -53,6 +53,72 @@ pub struct Rate {
     pub over_c_floor_per_spawn: Option<f64>,
     /// Trials per outcome label.
     pub outcomes: BTreeMap<String, u64>,
+    /// What the results recorded for the scenario on the same kernel, to tell that a faster
+    /// harness measures the same thing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+}
+
+/// A scenario's outcomes as recorded in a results file, beside those measured now.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Recorded {
+    /// The results file.
+    pub file: PathBuf,
+    /// The clobber version that recorded them.
+    pub clobber_version: String,
+    /// Trials there.
+    pub trials: u64,
+    /// Trials per outcome label there.
+    pub outcomes: BTreeMap<String, u64>,
+    /// The labels whose share now and there differ: their 95% Wilson intervals do not overlap.
+    pub differ: Vec<String>,
+}
+
+impl Rate {
+    /// Compares the outcomes with those recorded for the same scenario in the results file of
+    /// `kernel_release` in `results_dir`, where there is one.
+    pub fn compare_with_recorded(&mut self, results_dir: &Path, kernel_release: &str) {
+        let file = crate::results::path_for(results_dir, kernel_release);
+        let Ok(results) = crate::results::read(&file) else {
+            return;
+        };
+        let Some(entry) = results
+            .scenarios
+            .iter()
+            .find(|s| s.name == self.scenario && s.trials > 0)
+        else {
+            return;
+        };
+        let outcomes: BTreeMap<String, u64> = entry
+            .counts
+            .iter()
+            .map(|(outcome, k)| (outcome.to_string(), *k))
+            .collect();
+        let labels: std::collections::BTreeSet<&String> =
+            self.outcomes.keys().chain(outcomes.keys()).collect();
+        let share = |counts: &BTreeMap<String, u64>, label: &str, n: u64| {
+            crate::stats::wilson(counts.get(label).copied().unwrap_or(0), n)
+        };
+        let differ = labels
+            .into_iter()
+            .filter(|label| {
+                let now = share(&self.outcomes, label, u64::from(self.trials));
+                let then = share(&outcomes, label, entry.trials);
+                now.1 < then.0 || then.1 < now.0
+            })
+            .cloned()
+            .collect();
+        self.recorded = Some(Recorded {
+            file,
+            clobber_version: entry
+                .environment
+                .as_ref()
+                .map_or_else(|| "unknown".into(), |e| e.clobber_version.clone()),
+            trials: entry.trials,
+            differ,
+            outcomes,
+        });
+    }
 }
 
 /// Memory of the harness process during a long run, in KiB.
@@ -270,6 +336,7 @@ pub fn run(
             *outcomes.entry(trial.outcome().to_string()).or_default() += 1;
         }
         rates.push(Rate {
+            recorded: None,
             over_c_floor_per_spawn: c_floor_ms
                 .map(|c| per_trial * 1000.0 / (c * f64::from(spawns))),
             outcomes,

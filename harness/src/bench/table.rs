@@ -65,14 +65,22 @@ pub fn render(reports: &[Report]) -> String {
             "  per spawn over clobber's floor".into(),
             figure(|r| format!("{:.2}×", r.over_floor_per_spawn)),
         ));
+        rows.push(("  outcomes".into(), figure(|r| labelled(&r.outcomes))));
         rows.push((
-            "  outcomes".into(),
+            "  as recorded in the results".into(),
             figure(|r| {
-                r.outcomes
-                    .iter()
-                    .map(|(label, k)| format!("{label} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                r.recorded.as_ref().map_or_else(
+                    || "-".into(),
+                    |rec| format!("{} ({} trials)", labelled(&rec.outcomes), rec.trials),
+                )
+            }),
+        ));
+        rows.push((
+            "  now and recorded (95% intervals)".into(),
+            figure(|r| match &r.recorded {
+                None => "-".into(),
+                Some(rec) if rec.differ.is_empty() => "agree".into(),
+                Some(rec) => format!("DIFFER in {}", rec.differ.join(", ")),
             }),
         ));
     }
@@ -129,6 +137,15 @@ pub fn render(reports: &[Report]) -> String {
         }
     }
     out
+}
+
+/// Outcome counts as `label k, label k`.
+fn labelled(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    counts
+        .iter()
+        .map(|(label, k)| format!("{label} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Milliseconds, or `-` when not measured.

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::results;
+use crate::scenario::{self, Scenario};
 use crate::vm::guest::Config;
 use crate::vm::kernel::Spec;
 use crate::vm::matrix::{self, Success};
@@ -90,10 +91,15 @@ pub fn measure(kernels: Vec<Spec>, trials: u32, jobs: usize) -> Result<Throughpu
         silence: Duration::from_secs(300),
     })?;
     let wall = started.elapsed().as_secs_f64();
+    let blasts: Vec<String> = scenario::load_catalogue(None)?
+        .into_iter()
+        .filter(Scenario::is_blast)
+        .map(|s| s.name)
+        .collect();
     let mut measured = Vec::new();
     for spec in &order {
         if let Some(done) = summary.successes.iter().find(|s| s.spec == *spec) {
-            measured.push(kernel(done)?);
+            measured.push(kernel(done, &blasts)?);
         }
     }
     let trials_run: u64 = measured.iter().map(|k| k.trials).sum();
@@ -111,8 +117,9 @@ pub fn measure(kernels: Vec<Spec>, trials: u32, jobs: usize) -> Result<Throughpu
     })
 }
 
-/// A kernel's figures, from its results file.
-fn kernel(done: &Success) -> Result<Kernel> {
+/// A kernel's figures, from its results file; `blasts` name the blast-radius scenarios, which
+/// the matrix runs once.
+fn kernel(done: &Success, blasts: &[String]) -> Result<Kernel> {
     let file = results::read(&done.path)?;
     let run: Vec<_> = file
         .scenarios
@@ -124,7 +131,7 @@ fn kernel(done: &Success) -> Result<Kernel> {
     let projected_scenarios_s: f64 = run
         .iter()
         .map(|s| {
-            let goal = if s.victims_per_trial > 1 {
+            let goal = if blasts.contains(&s.name) {
                 s.trials
             } else {
                 u64::from(GOAL_TRIALS)
