@@ -861,9 +861,8 @@ impl Runner {
                 restart_visible,
             });
         }
-        // Every outcome is known: the victims are ended now but the first, which is watched
-        // again beside the new process, so that the new process does not share the CPU with
-        // survivors that spin (under emulation there is one).
+        // Every outcome is known: the victims are ended now but the first, which waits stopped
+        // and is watched again beside the new process.
         victims.truncate(1);
         let new_process = match (setup.new_process, victims.first_mut(), records.first()) {
             (true, Some(old), Some(record)) => {
@@ -938,14 +937,19 @@ fn observe(
             if watch.done.is_none() {
                 victim.drain();
                 watch.look(victim, start)?;
+                if watch.done.is_some() {
+                    // Its outcome is known; if it lives, it waits stopped.
+                    victim.pause();
+                }
             }
         }
     }
 }
 
 /// Starts a process on the updated path and records what it got; then, when the old victim is
-/// still alive (`old_first` is the version it became ready on), whether it still runs that
-/// version with the new process beside it.
+/// still alive (`old_first` is the version it became ready on), lets it run on (it waited
+/// stopped, see [`Victim::pause`], so that the new process started without sharing a CPU with
+/// it) and records whether it still runs that version with the new process beside it.
 fn start_new_process(
     old: &mut Victim,
     old_first: Option<u64>,
@@ -969,6 +973,7 @@ fn start_new_process(
     drop(new);
     let kept_old = match old_first {
         Some(first) => {
+            old.resume();
             let mut watch = [Watch::new(old.kind(), FIRST_SLEEP, first, Vec::new())];
             observe(
                 std::slice::from_mut(old),

@@ -131,6 +131,8 @@ pub struct Victim {
     heard: u64,
     /// Bytes of stderr it had written when it became ready.
     said_before_ready: u64,
+    /// Whether it is stopped by [`Victim::pause`].
+    paused: bool,
 }
 
 /// What waiting for readiness found.
@@ -311,6 +313,7 @@ impl Victim {
             target: target.to_path_buf(),
             heard: 0,
             said_before_ready: 0,
+            paused: false,
         })
     }
 
@@ -364,6 +367,23 @@ impl Victim {
             |v| v.progress() != before,
         )
         .map(drop)
+    }
+
+    /// Stops a living victim whose outcome is known (SIGSTOP), so that it takes no CPU time from
+    /// the processes still watched or starting (under emulation they share one CPU). Its mappings
+    /// stay readable. It is still an unreaped child, so its pid is its own.
+    pub fn pause(&mut self) {
+        if self.reaped.is_none() && !self.paused {
+            self.paused = kill(self.pid(), libc::SIGSTOP);
+        }
+    }
+
+    /// Lets a paused victim run on (SIGCONT).
+    pub fn resume(&mut self) {
+        if self.paused && self.reaped.is_none() {
+            kill(self.pid(), libc::SIGCONT);
+        }
+        self.paused = false;
     }
 
     /// Wakes a reader after the update: it is sent a line, which it should echo.
@@ -557,6 +577,12 @@ impl Drop for Victim {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Sends `signal` to our own child `pid`; whether it was sent.
+fn kill(pid: u32, signal: libc::c_int) -> bool {
+    // SAFETY: kill(2) with a pid of a child not yet reaped, so not reused.
+    unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
 }
 
 /// A line of a victim's stderr, cut to 200 characters for messages.
