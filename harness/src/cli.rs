@@ -152,7 +152,7 @@ enum Command {
         /// Scenarios to run, comma-separated (default: the whole catalogue).
         #[arg(long, value_delimiter = ',', value_name = "A,B")]
         scenarios: Vec<String>,
-        /// Trials per scenario in each kernel (default: 20, or the scenario file's `trials` when
+        /// Trials per scenario in each kernel (default: 40, or the scenario file's `trials` when
         /// lower). Blast-radius scenarios (32 victims a trial) run one trial unless named in
         /// --scenarios.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -324,7 +324,7 @@ pub fn run() -> Result<ExitCode> {
                 .map(|k| kernel::Spec::parse(k))
                 .collect::<Result<Vec<_>, _>>()?;
             if matrix {
-                bench_matrix(kernels, trials, jobs, json)
+                bench_matrix(kernels, trials, jobs, json, &results)
             } else {
                 let options = BenchOptions {
                     trials,
@@ -441,7 +441,13 @@ fn bench_command(
     }
     for report in &mut reports {
         for rate in &mut report.rates {
-            rate.compare_with_recorded(&options.results, &report.place.kernel_release);
+            rate.recorded = bench::Recorded::find(
+                &options.results,
+                &report.place.kernel_release,
+                &rate.scenario,
+                &rate.outcomes,
+                u64::from(rate.trials),
+            );
         }
     }
     if options.json {
@@ -465,6 +471,7 @@ fn bench_matrix(
     trials: Option<u32>,
     jobs: Option<u32>,
     json: bool,
+    results: &Path,
 ) -> Result<ExitCode> {
     let kernels = if kernels.is_empty() {
         throughput::goal_kernels()
@@ -475,6 +482,7 @@ fn bench_matrix(
         kernels,
         trials.unwrap_or(throughput::GOAL_TRIALS),
         jobs_or_cpus(jobs),
+        results,
     )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&measured)?);
@@ -607,11 +615,12 @@ fn list(json: bool, dir: Option<&Path>) -> Result<ExitCode> {
 
 /// Trials per scenario when neither the command line nor the scenario file says.
 const DEFAULT_TRIALS: u32 = 100;
-/// Trials per scenario in each kernel of `clobber matrix` when neither says. Measured under TCG
-/// (debian:6.1, one vCPU, this 2-core host): cp-over-exe 42 ms a trial, cp-over-lib 58 ms,
-/// install-over-lib 133 ms, tool-cp-over-lib 308 ms; the catalogue at 20 trials takes a few
-/// minutes a kernel, two kernels at a time.
-const MATRIX_TRIALS: u32 = 20;
+/// Trials per scenario in each kernel of `clobber matrix` when neither says, chosen from the
+/// measured cost: on this 2-core host under TCG (`clobber bench --matrix --trials 20`) the whole
+/// catalogue in the four Debian kernels, two at a time, took 7 minutes, and each further trial a
+/// scenario adds about 19 s (the slower kernel of each pair), so 40 trials take about 13 minutes:
+/// the most that stays under the quarter of an hour a matrix may take.
+const MATRIX_TRIALS: u32 = 40;
 /// Trials per scenario and floor iterations of `clobber bench` on the host alone.
 const BENCH_TRIALS: u32 = 300;
 /// The same with --kernel, in the host and each guest: under TCG a trial of install-over-lib

@@ -147,24 +147,36 @@ fn report_of_a_real_suite_shows_the_measured_outcomes() {
         "{markdown}"
     );
     // Details: per scenario, run × outcome with the rate and interval from the file.
-    let exe = &file["scenarios"]
+    let exe_entry = file["scenarios"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["name"] == "cp-over-exe")
-        .unwrap()["rates"]["writer:ETXTBSY"];
+        .unwrap();
+    let exe = &exe_entry["rates"]["writer:ETXTBSY"];
+    // What a trial cost, as measured: microseconds below 10 ms, else milliseconds.
+    let us = exe_entry["us_per_trial"].as_u64().unwrap();
+    assert!(us > 0, "{exe_entry}");
+    let cost = if us >= 10_000 {
+        format!("{:.1} ms, 1 process", us as f64 / 1000.0)
+    } else {
+        format!("{us} µs, 1 process")
+    };
     let cell = format!(
         "5/5 = 100.0% [{:.1}–100.0%]",
         exe["ci95_low"].as_f64().unwrap() * 100.0
     );
     let section = details.split("### cp-over-exe\n").nth(1).unwrap();
-    assert!(section.contains("| run | trials | writer:ETXTBSY | as expected |"));
+    assert!(section.contains("| run | trials | writer:ETXTBSY | cost per trial | as expected |"));
     let label = format!("{release} (");
     let line = section
         .lines()
         .find(|l| l.starts_with(&format!("| {label}")))
         .unwrap();
-    assert!(line.ends_with(&format!("| 5 | {cell} | yes |")), "{line}");
+    assert!(
+        line.ends_with(&format!("| 5 | {cell} | {cost} | yes |")),
+        "{line}"
+    );
     let lib = details.split("### cp-over-lib\n").nth(1).unwrap();
     assert!(
         lib.contains("| death p50 | death p90 | death max |"),

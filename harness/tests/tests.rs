@@ -230,8 +230,19 @@ fn list_shows_the_whole_catalogue() {
 #[test]
 fn bench_measures_rates_next_to_the_floor_and_memory() {
     let dir = Dir::new();
+    // What a run recorded for cp-over-lib on this kernel, for the bench to set beside its own.
+    assert_ok(&dir.scenario(&["cp-over-lib"], 4));
     let output = dir
-        .clobber(&["bench", "--trials", "5", "--long", "20", "--json"])
+        .clobber(&[
+            "bench",
+            "--trials",
+            "5",
+            "--long",
+            "20",
+            "--json",
+            "--results",
+        ])
+        .arg(dir.results())
         .output()
         .unwrap();
     assert_ok(&output);
@@ -271,4 +282,19 @@ fn bench_measures_rates_next_to_the_floor_and_memory() {
         "{report}"
     );
     assert_eq!(report["memory"]["rss_kib"].as_array().unwrap().len(), 11);
+    let recorded = &rates[0]["recorded"];
+    let entry = dir.entry("cp-over-lib");
+    assert_eq!(recorded["trials"], 4, "{recorded}");
+    assert_eq!(recorded["outcomes"], entry["counts"], "{recorded}");
+    for label in recorded["differ"].as_array().unwrap() {
+        let label = label.as_str().unwrap();
+        let now = rates[0]["outcomes"].get(label).and_then(|v| v.as_u64());
+        let then = entry["counts"].get(label).and_then(|v| v.as_u64());
+        assert_ne!(now.map(|k| k * 4), then.map(|k| k * 5), "{recorded}");
+    }
+    assert!(
+        rates[1].get("recorded").is_none(),
+        "no install-over-lib was recorded: {}",
+        rates[1]
+    );
 }

@@ -74,41 +74,38 @@ pub struct Recorded {
     pub differ: Vec<String>,
 }
 
-impl Rate {
-    /// Compares the outcomes with those recorded for the same scenario in the results file of
-    /// `kernel_release` in `results_dir`, where there is one.
-    pub fn compare_with_recorded(&mut self, results_dir: &Path, kernel_release: &str) {
+impl Recorded {
+    /// What the results file of `kernel_release` in `results_dir` recorded for `scenario`, beside
+    /// the outcomes `now` of `trials` trials measured now; None where it has no such entry.
+    pub fn find(
+        results_dir: &Path,
+        kernel_release: &str,
+        scenario: &str,
+        now: &BTreeMap<String, u64>,
+        trials: u64,
+    ) -> Option<Recorded> {
         let file = crate::results::path_for(results_dir, kernel_release);
-        let Ok(results) = crate::results::read(&file) else {
-            return;
-        };
-        let Some(entry) = results
+        let results = crate::results::read(&file).ok()?;
+        let entry = results
             .scenarios
             .iter()
-            .find(|s| s.name == self.scenario && s.trials > 0)
-        else {
-            return;
-        };
-        let outcomes: BTreeMap<String, u64> = entry
-            .counts
-            .iter()
-            .map(|(outcome, k)| (outcome.to_string(), *k))
-            .collect();
+            .find(|s| s.name == scenario && s.trials > 0)?;
+        let outcomes = labelled(&entry.counts);
         let labels: std::collections::BTreeSet<&String> =
-            self.outcomes.keys().chain(outcomes.keys()).collect();
+            now.keys().chain(outcomes.keys()).collect();
         let share = |counts: &BTreeMap<String, u64>, label: &str, n: u64| {
             crate::stats::wilson(counts.get(label).copied().unwrap_or(0), n)
         };
         let differ = labels
             .into_iter()
             .filter(|label| {
-                let now = share(&self.outcomes, label, u64::from(self.trials));
-                let then = share(&outcomes, label, entry.trials);
-                now.1 < then.0 || then.1 < now.0
+                let here = share(now, label, trials);
+                let there = share(&outcomes, label, entry.trials);
+                here.1 < there.0 || there.1 < here.0
             })
             .cloned()
             .collect();
-        self.recorded = Some(Recorded {
+        Some(Recorded {
             file,
             clobber_version: entry
                 .environment
@@ -117,8 +114,16 @@ impl Rate {
             trials: entry.trials,
             differ,
             outcomes,
-        });
+        })
     }
+}
+
+/// Outcome counts keyed by their labels.
+pub fn labelled(counts: &BTreeMap<crate::outcome::Outcome, u64>) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|(outcome, k)| (outcome.to_string(), *k))
+        .collect()
 }
 
 /// Memory of the harness process during a long run, in KiB.

@@ -6,11 +6,14 @@
 //! goal of [`GOAL_WALL`] for the four Debian kernels. With few trials the projection is an upper
 //! bound: a scenario's fixed costs are scaled with its trials.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::bench::{labelled, Recorded};
 use crate::results;
 use crate::scenario::{self, Scenario};
 use crate::vm::guest::Config;
@@ -43,6 +46,22 @@ pub struct Kernel {
     pub trials_per_second: f64,
     /// Seconds it would take with [`GOAL_TRIALS`] trials a scenario.
     pub projected_wall_s: f64,
+    /// Scenarios whose outcomes could be compared with those recorded in the results for this
+    /// kernel.
+    pub compared: usize,
+    /// Those whose outcome shares differ from the recorded ones beyond their 95% intervals.
+    pub differ: Vec<Difference>,
+}
+
+/// A scenario whose outcomes now differ from those recorded.
+#[derive(Debug, Serialize)]
+pub struct Difference {
+    /// The scenario.
+    pub scenario: String,
+    /// Its outcomes now, and as recorded.
+    pub now: BTreeMap<String, u64>,
+    /// What the results recorded, with the labels that differ.
+    pub recorded: Recorded,
 }
 
 /// What `clobber bench --matrix` measured.
@@ -68,8 +87,14 @@ pub struct Throughput {
     pub goal_wall_s: f64,
 }
 
-/// Runs the matrix on `kernels` with `trials` trials a scenario, `jobs` kernels at a time.
-pub fn measure(kernels: Vec<Spec>, trials: u32, jobs: usize) -> Result<Throughput> {
+/// Runs the matrix on `kernels` with `trials` trials a scenario, `jobs` kernels at a time, and
+/// compares each scenario's outcomes with those recorded in `recorded` (a results dir).
+pub fn measure(
+    kernels: Vec<Spec>,
+    trials: u32,
+    jobs: usize,
+    recorded: &Path,
+) -> Result<Throughput> {
     let results_dir = tempfile::Builder::new()
         .prefix("clobber-bench-matrix-")
         .tempdir()
@@ -99,7 +124,7 @@ pub fn measure(kernels: Vec<Spec>, trials: u32, jobs: usize) -> Result<Throughpu
     let mut measured = Vec::new();
     for spec in &order {
         if let Some(done) = summary.successes.iter().find(|s| s.spec == *spec) {
-            measured.push(kernel(done, &blasts)?);
+            measured.push(kernel(done, &blasts, recorded)?);
         }
     }
     let trials_run: u64 = measured.iter().map(|k| k.trials).sum();
@@ -118,8 +143,8 @@ pub fn measure(kernels: Vec<Spec>, trials: u32, jobs: usize) -> Result<Throughpu
 }
 
 /// A kernel's figures, from its results file; `blasts` name the blast-radius scenarios, which
-/// the matrix runs once.
-fn kernel(done: &Success, blasts: &[String]) -> Result<Kernel> {
+/// the matrix runs once; `recorded` is the results dir to compare the outcomes with.
+fn kernel(done: &Success, blasts: &[String], recorded: &Path) -> Result<Kernel> {
     let file = results::read(&done.path)?;
     let run: Vec<_> = file
         .scenarios
@@ -139,8 +164,28 @@ fn kernel(done: &Success, blasts: &[String]) -> Result<Kernel> {
             s.us_per_trial as f64 * goal as f64 / 1e6
         })
         .sum();
+    let comparisons: Vec<(String, BTreeMap<String, u64>, Recorded)> = run
+        .iter()
+        .filter_map(|s| {
+            let now = labelled(&s.counts);
+            Recorded::find(recorded, &done.release, &s.name, &now, s.trials)
+                .map(|rec| (s.name.clone(), now, rec))
+        })
+        .collect();
+    let compared = comparisons.len();
+    let differ = comparisons
+        .into_iter()
+        .filter(|(_, _, rec)| !rec.differ.is_empty())
+        .map(|(scenario, now, recorded)| Difference {
+            scenario,
+            now,
+            recorded,
+        })
+        .collect();
     let wall = done.total.as_secs_f64();
     Ok(Kernel {
+        compared,
+        differ,
         spec: done.spec.clone(),
         release: done.release.clone(),
         virtualization: file.environment.virtualization.clone(),
@@ -185,6 +230,32 @@ pub fn render(throughput: &Throughput) -> String {
             throughput.goal_trials,
             k.projected_wall_s
         ));
+    }
+    for k in &throughput.kernels {
+        out.push_str(&format!(
+            "{:<12} outcomes: {} of {} scenarios agree with the results recorded for {} (95% intervals)\n",
+            k.spec,
+            k.compared - k.differ.len(),
+            k.compared,
+            k.release
+        ));
+        for d in &k.differ {
+            let show = |counts: &BTreeMap<String, u64>| {
+                counts
+                    .iter()
+                    .map(|(label, n)| format!("{label} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push_str(&format!(
+                "  DIFFERS {} in {}: now {}; recorded {} ({} trials)\n",
+                d.scenario,
+                d.recorded.differ.join(", "),
+                show(&d.now),
+                show(&d.recorded.outcomes),
+                d.recorded.trials
+            ));
+        }
     }
     out.push_str(&format!(
         "matrix: {} kernel(s), {} at a time, --trials {}: {:.1}s wall, {:.2} trials/s{}\n",

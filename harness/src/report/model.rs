@@ -98,6 +98,7 @@ fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
     if new_process {
         head.push("new process got".to_string());
     }
+    head.push("cost per trial".to_string());
     head.push("as expected".to_string());
     let mut rows = Vec::new();
     let mut messages = Vec::new();
@@ -125,6 +126,11 @@ fn scenario_section<'a>(runs: &'a [Run], row: &Row<'a>) -> ScenarioSection<'a> {
                 None => "—".to_string(),
             });
         }
+        row.push(match (result.us_per_trial, result.spawns_per_trial) {
+            (0, _) => "—".to_string(),
+            (us, 1) => format!("{}, 1 process", micros(us)),
+            (us, spawns) => format!("{}, {spawns} processes", micros(us)),
+        });
         row.push(
             if result.verdict.as_expected {
                 "yes"
