@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embedded;
 use crate::error::BadInput;
+use crate::guard;
 use crate::method::Method;
 use crate::package::Format;
 use crate::release::Library;
@@ -290,12 +291,13 @@ impl Scenario {
     }
 
     /// Processes a trial starts: its victims, a new process after the update where the scenario
-    /// has one, and the guard and the command of a command update.
+    /// has one, and the command of a command update with its guard where it needs one.
     pub fn spawns_per_trial(&self) -> u32 {
+        let per_command = if guard::needed() { 2 } else { 1 };
         let command = match (self.update(), self.file.package) {
-            // The install of version 1 before the upgrade, each a guard and its command.
-            (Update::Command(_), Some(_)) => 4,
-            (Update::Command(_), None) => 2,
+            // The install of version 1 before the upgrade, and the upgrade.
+            (Update::Command(_), Some(_)) => 2 * per_command,
+            (Update::Command(_), None) => per_command,
             (Update::Syscalls(_), _) => 0,
         };
         self.victims() + u32::from(self.file.new_process) + command

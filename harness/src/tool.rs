@@ -154,7 +154,8 @@ pub fn run(argv: &[String], dir: &Path, confine: Option<&Path>) -> Result<Update
 /// How long one wait for the command lasts before the interrupt flag and the timeout are checked.
 const POLL: Duration = Duration::from_millis(1);
 
-/// A guarded command's process group: killed, and its guard reaped, when dropped.
+/// A command's process group, led by its guard (or by the command itself, where no guard is
+/// needed): killed, and its leader reaped, when dropped.
 struct Group {
     guard: Child,
     pidfd: OwnedFd,
