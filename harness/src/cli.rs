@@ -618,8 +618,9 @@ const DEFAULT_TRIALS: u32 = 100;
 /// Trials per scenario in each kernel of `clobber matrix` when neither says, chosen from the
 /// measured cost: on this 2-core host under TCG (`clobber bench --matrix --trials 20`) the whole
 /// catalogue in the four Debian kernels, two at a time, took 7 minutes, and each further trial a
-/// scenario adds about 19 s (the slower kernel of each pair), so 40 trials take about 13 minutes:
-/// the most that stays under the quarter of an hour a matrix may take.
+/// scenario adds about 19 s (the slower kernel of each pair), so 40 trials should take about 13
+/// minutes (`--trials 40` took 11.6): about as many as stay under the quarter of an hour a matrix
+/// may take.
 const MATRIX_TRIALS: u32 = 40;
 /// Trials per scenario and floor iterations of `clobber bench` on the host alone.
 const BENCH_TRIALS: u32 = 300;

@@ -2,9 +2,10 @@
 //! (`harness/bench/floor.c`, built on the host with `cc -O2 floor.c -ldl`: fork, exec a minimal
 //! victim that dlopen()s the library and calls it once, waitpid) and clobber's own (spawning its
 //! dlopen victim until it is ready, then killing and reaping it); what a command costs alone and
-//! under clobber's guard (tool scenarios' extra spawns); what cp-over-lib's victims died
-//! of, so that a faster harness can be seen to measure the same thing; and the harness's memory
-//! over a long run (VmRSS and its peak VmHWM from /proc/self/status).
+//! as tool scenarios run it (under clobber's guard on the host); what each trial kind's victims
+//! died of, beside what the results recorded for the same kernel ([`Recorded`]), so that a faster
+//! harness can be seen to measure the same thing; and the harness's memory over a long run (VmRSS
+//! and its peak VmHWM from /proc/self/status).
 //!
 //! With `--kernel`, the same measurements run again inside each guest kernel under qemu, in the
 //! same boot (see [`crate::vm::bench`]). Guests have no C compiler: the very binary built on the
@@ -178,8 +179,8 @@ pub struct Report {
     pub floor_ms: f64,
     /// Milliseconds to spawn `cat /dev/null` and wait for it, where cat is found.
     pub command_ms: Option<f64>,
-    /// Milliseconds to run `cat /dev/null` under clobber's guard as tool scenarios run their
-    /// commands (confined where the kernel allows), where cat is found.
+    /// Milliseconds to run `cat /dev/null` as tool scenarios run their commands (under clobber's
+    /// guard and confined where the kernel allows; in a guest without either), where cat is found.
     pub guarded_command_ms: Option<f64>,
     /// Trial rates.
     pub rates: Vec<Rate>,

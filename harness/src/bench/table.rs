@@ -29,7 +29,7 @@ pub fn render(reports: &[Report]) -> String {
             cells(reports, |r| optional_ms(r.command_ms)),
         ),
         (
-            "the same under clobber's guard ms".into(),
+            "the same as tool scenarios run it ms".into(),
             cells(reports, |r| optional_ms(r.guarded_command_ms)),
         ),
     ];
@@ -52,13 +52,15 @@ pub fn render(reports: &[Report]) -> String {
             figure(|r| format!("{:.2} ({} trials)", r.ms_per_trial, r.trials)),
         ));
         rows.push((
-            format!(
-                "  per spawn over the C floor ({} spawns)",
-                spawns(reports, name)
-            ),
+            "  per spawn over the C floor".into(),
             figure(|r| {
-                r.over_c_floor_per_spawn
-                    .map_or_else(|| "-".into(), |x| format!("{x:.2}×"))
+                r.over_c_floor_per_spawn.map_or_else(
+                    || "-".into(),
+                    |x| match r.spawns_per_trial {
+                        1 => format!("{x:.2}× (1 spawn)"),
+                        n => format!("{x:.2}× ({n} spawns)"),
+                    },
+                )
             }),
         ));
         rows.push((
@@ -156,13 +158,4 @@ fn optional_ms(ms: Option<f64>) -> String {
 /// One cell per report.
 fn cells(reports: &[Report], cell: impl Fn(&Report) -> String) -> Vec<String> {
     reports.iter().map(cell).collect()
-}
-
-/// The spawns per trial of scenario `name` (the same everywhere).
-fn spawns(reports: &[Report], name: &str) -> u32 {
-    reports
-        .iter()
-        .flat_map(|r| &r.rates)
-        .find(|r| r.scenario == name)
-        .map_or(0, |r| r.spawns_per_trial)
 }
