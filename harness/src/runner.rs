@@ -371,9 +371,6 @@ fn program_for(scenario: &Scenario, dir: &Path, kind: VictimKind) -> Result<Prog
 struct Watch {
     /// Which program it is.
     kind: VictimKind,
-    /// How long it may go without progress after the update before it is hung (a sleeper's
-    /// sleep longer than the others).
-    patience: Duration,
     /// What it counts as if it lives on, for real programs (see [`Runner::trial`]).
     survivor: Outcome,
     /// The version it saw when it became ready.
@@ -400,11 +397,6 @@ impl Watch {
         let sleeper = kind == VictimKind::Sleeper;
         Watch {
             sleep: sleeper.then(|| (sleep, Instant::now() + sleep)),
-            patience: if sleeper {
-                HUNG_AFTER + sleep
-            } else {
-                HUNG_AFTER
-            },
             kind,
             survivor: Outcome::Unchanged,
             first,
@@ -467,7 +459,7 @@ impl Watch {
             self.last_progress = Instant::now();
             self.cpu_at_progress = victim.sched().map_or(0, |(_, cpu)| cpu);
         } else if self.spins_after_waking(victim)
-            || self.last_progress.elapsed() >= self.patience
+            || self.last_progress.elapsed() >= self.patience()
                 && stuck(
                     victim.sched(),
                     self.cpu_at_progress,
@@ -477,6 +469,12 @@ impl Watch {
             self.done = Some((Outcome::Hung, None));
         }
         Ok(())
+    }
+
+    /// How long it may go without progress after the update before it is hung: a sleeper's sleep
+    /// longer than the others'.
+    fn patience(&self) -> Duration {
+        HUNG_AFTER + self.sleep.map_or(Duration::ZERO, |(sleep, _)| sleep)
     }
 
     /// Whether a sleeper whose sleep is over runs on without exiting, having burnt
@@ -861,9 +859,6 @@ impl Runner {
                 restart_visible,
             });
         }
-        // Every outcome is known: the victims are ended now but the first, which waits stopped
-        // and is watched again beside the new process.
-        victims.truncate(1);
         let new_process = match (setup.new_process, victims.first_mut(), records.first()) {
             (true, Some(old), Some(record)) => {
                 let alive = record.death.is_none() && record.fate != Outcome::Hung;

@@ -412,7 +412,8 @@ impl Victim {
         done: impl Fn(&Victim) -> bool,
     ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
-        for round in 0.. {
+        let mut round = 0u32;
+        loop {
             if interrupt::requested() {
                 return Err(Interrupted.into());
             }
@@ -442,8 +443,8 @@ impl Victim {
                     return Err(err).with_context(|| format!("waiting for victim {}", self.pid()))
                 }
             }
+            round = round.saturating_add(1);
         }
-        unreachable!("the rounds outlast any timeout")
     }
 
     /// Bumps the status word `UPDATED`: the update has finished (victims that do something only

@@ -91,7 +91,7 @@ impl Recorded {
             .scenarios
             .iter()
             .find(|s| s.name == scenario && s.trials > 0)?;
-        let outcomes = labelled(&entry.counts);
+        let outcomes = by_label(&entry.counts);
         let labels: std::collections::BTreeSet<&String> =
             now.keys().chain(outcomes.keys()).collect();
         let share = |counts: &BTreeMap<String, u64>, label: &str, n: u64| {
@@ -119,8 +119,17 @@ impl Recorded {
     }
 }
 
+/// Counts as `label k, label k`.
+pub fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+    counts
+        .iter()
+        .map(|(label, k)| format!("{label} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Outcome counts keyed by their labels.
-pub fn labelled(counts: &BTreeMap<crate::outcome::Outcome, u64>) -> BTreeMap<String, u64> {
+pub fn by_label(counts: &BTreeMap<crate::outcome::Outcome, u64>) -> BTreeMap<String, u64> {
     counts
         .iter()
         .map(|(outcome, k)| (outcome.to_string(), *k))

@@ -3,7 +3,7 @@
 //! kind's milliseconds per trial and its cost per spawn over both floors, the outcome mix; then
 //! the memory of the host's long run.
 
-use super::{Rate, Report};
+use super::{counts_text, Rate, Report};
 
 /// The table of `reports`, side by side.
 pub fn render(reports: &[Report]) -> String {
@@ -67,13 +67,13 @@ pub fn render(reports: &[Report]) -> String {
             "  per spawn over clobber's floor".into(),
             figure(|r| format!("{:.2}×", r.over_floor_per_spawn)),
         ));
-        rows.push(("  outcomes".into(), figure(|r| labelled(&r.outcomes))));
+        rows.push(("  outcomes".into(), figure(|r| counts_text(&r.outcomes))));
         rows.push((
             "  as recorded in the results".into(),
             figure(|r| {
                 r.recorded.as_ref().map_or_else(
                     || "-".into(),
-                    |rec| format!("{} ({} trials)", labelled(&rec.outcomes), rec.trials),
+                    |rec| format!("{} ({} trials)", counts_text(&rec.outcomes), rec.trials),
                 )
             }),
         ));
@@ -139,15 +139,6 @@ pub fn render(reports: &[Report]) -> String {
         }
     }
     out
-}
-
-/// Outcome counts as `label k, label k`.
-fn labelled(counts: &std::collections::BTreeMap<String, u64>) -> String {
-    counts
-        .iter()
-        .map(|(label, k)| format!("{label} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Milliseconds, or `-` when not measured.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::bench::{labelled, Recorded};
+use crate::bench::{by_label, counts_text, Recorded};
 use crate::results;
 use crate::scenario::{self, Scenario};
 use crate::vm::guest::Config;
@@ -167,7 +167,7 @@ fn kernel(done: &Success, blasts: &[String], recorded: &Path) -> Result<Kernel> 
     let comparisons: Vec<(String, BTreeMap<String, u64>, Recorded)> = run
         .iter()
         .filter_map(|s| {
-            let now = labelled(&s.counts);
+            let now = by_label(&s.counts);
             Recorded::find(recorded, &done.release, &s.name, &now, s.trials)
                 .map(|rec| (s.name.clone(), now, rec))
         })
@@ -240,19 +240,12 @@ pub fn render(throughput: &Throughput) -> String {
             k.release
         ));
         for d in &k.differ {
-            let show = |counts: &BTreeMap<String, u64>| {
-                counts
-                    .iter()
-                    .map(|(label, n)| format!("{label} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             out.push_str(&format!(
                 "  DIFFERS {} in {}: now {}; recorded {} ({} trials)\n",
                 d.scenario,
                 d.recorded.differ.join(", "),
-                show(&d.now),
-                show(&d.recorded.outcomes),
+                counts_text(&d.now),
+                counts_text(&d.recorded.outcomes),
                 d.recorded.trials
             ));
         }
